@@ -1,0 +1,54 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+# Lower bounds are the versions the test suite was run with (November 2026). The authors pinned
+# transformers 4.53 / deepspeed 0.14.4; checkpoints written by 4.x still load (key names of both
+# spellings are handled), but the code is only tested against the bounds below.
+INSTALL_REQUIRES = [
+    "torch>=2.13",
+    "transformers>=5.24",
+    "accelerate>=1.15",
+    "deepspeed>=0.19",
+    "peft>=0.21",
+    "datasets>=5.2",
+    "wandb>=0.31",
+    "huggingface_hub>=2.4",
+    "safetensors>=0.8",
+    "tokenizers>=0.23",
+    "pillow>=11",
+    "numpy>=2",
+    "pyyaml>=6",
+    "tqdm>=4.66",
+]
+
+EXTRAS = {
+    "dev": ["pytest>=9", "pytest-timeout>=2.3"],
+    # open_clip needs torchvision, which pulls a CUDA torch on CPU-only machines: opt in explicitly.
+    "openclip": ["open_clip_torch>=3.3"],
+    "gpu": ["flash-attn>=2.7"],
+    "vllm": ["vllm>=0.33"],
+}
+
+setup(
+    name="llava-extract-think",
+    version="0.1.0",
+    description="Training and evaluation of small multimodal models with Extract+Think "
+    "(LLaVA-OneVision perception + Qwen3 reasoning)",
+    long_description=Path("README.md").read_text(encoding="utf-8") if Path("README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["llava", "llava.*"]),
+    include_package_data=True,
+    package_data={"llava": ["**/*.yaml", "**/*.json", "**/*.txt"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "llava-train=llava.train.train:main",
+            "llava-export=llava.export.cli:main",
+            "llava-datagen=llava.datagen.cli:main",
+            "llava-eval=llava.eval.cli:main",
+        ]
+    },
+)
