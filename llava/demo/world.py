@@ -1,0 +1,418 @@
+"""The synthetic "shapes" world of the embedded demo, deterministic from a seed.
+
+Each scene is a 3x3 grid (cells named ``top left`` ... ``bottom right``) holding 2-4 coloured
+shapes with distinct shapes, and sometimes one short word written in an empty cell. Everything the
+demo needs derives from the scene graph alone:
+
+- the image (``render``), the canonical description (``describe``: ordered by grid position, one
+  fixed sentence per object, so a tiny model can learn to write and read it);
+- open-ended VQA pairs (the data-generation input), their declarative statements and the
+  question-specific focus ("contents to observe");
+- multiple-choice questions in MMStar's layout, one per question type, with the option letter and
+  distractors drawn so that types and letters are exactly balanced;
+- a short thinking trace per question that first copies the needed facts, then names the letter
+  (what the tiny reasoner is trained to write).
+
+Every random choice goes through ``random.Random`` seeded by ``(seed, split, number)``, so a scene
+does not depend on how many others were generated before it.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import asdict, dataclass, field
+
+IMAGE_SIZE = 96
+GRID = 3
+ROWS = ("top", "middle", "bottom")
+COLS = ("left", "center", "right")
+POSITIONS = tuple(f"{r} {c}" for r in ROWS for c in COLS)
+COLORS = {
+    "red": (220, 40, 40),
+    "green": (40, 160, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 190, 20),
+    "purple": (140, 60, 180),
+}
+SHAPES = ("circle", "square", "triangle", "diamond", "star")
+WORDS = ("cat", "dog", "sun", "car", "hat", "box")
+LETTERS = "ABCD"
+RELATIONS = ("left", "right", "above", "below")
+
+# Question type -> (MMStar category, MMStar l2_category). Each type has its own l2 category so the
+# MMStar scorer's l2 table is the per-type accuracy.
+QUESTION_TYPES = {
+    "color": ("instance reasoning", "single-instance reasoning"),
+    "shape": ("math", "geometry"),
+    "position": ("fine-grained perception", "localization"),
+    "count": ("fine-grained perception", "object counting"),
+    "relation": ("instance reasoning", "cross-instance relation reasoning"),
+    "comparison": ("instance reasoning", "cross-instance attribute reasoning"),
+    "text": ("fine-grained perception", "recognition"),
+}
+
+
+@dataclass(frozen=True)
+class Obj:
+    shape: str
+    color: str
+    row: int
+    col: int
+
+    @property
+    def position(self) -> str:
+        return f"{ROWS[self.row]} {COLS[self.col]}"
+
+
+@dataclass(frozen=True)
+class Text:
+    word: str
+    row: int
+    col: int
+
+    @property
+    def position(self) -> str:
+        return f"{ROWS[self.row]} {COLS[self.col]}"
+
+
+@dataclass
+class Scene:
+    """A scene graph: shapes (reading order) and an optional written word."""
+
+    id: str
+    objects: list[Obj]
+    text: Text | None = None
+    # Per-object pixel jitter (dx, dy, size delta), so images vary while the graph stays the same.
+    jitter: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "objects": [asdict(o) for o in self.objects],
+                "text": asdict(self.text) if self.text else None,
+                "jitter": [list(j) for j in self.jitter]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Scene":
+        try:
+            objects = [Obj(**o) for o in d["objects"]]
+            text = Text(**d["text"]) if d.get("text") else None
+            jitter = [tuple(j) for j in d.get("jitter") or [(0, 0, 0)] * len(objects)]
+            return cls(id=str(d["id"]), objects=objects, text=text, jitter=jitter)
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a shapes-world scene graph ({e}): {json.dumps(d)[:200]}") from None
+
+    def find(self, shape: str) -> Obj:
+        return next(o for o in self.objects if o.shape == shape)
+
+
+# --- generation ----------------------------------------------------------------------------------
+def _rng(seed: int, split: str, number: int, salt: str = "") -> random.Random:
+    return random.Random(f"shapes/{seed}/{split}/{number}/{salt}")
+
+
+def make_scene(seed: int, split: str, number: int, text_prob: float = 0.5,
+               min_objects: int = 2, max_objects: int = 4, attempt: int = 0) -> Scene:
+    """Scene ``number`` of ``split``; ``attempt`` > 0 draws an alternative with the same id."""
+    rng = _rng(seed, split, number, f"scene{attempt}" if attempt else "")
+    n = rng.randint(min_objects, max_objects)
+    cells = rng.sample(range(GRID * GRID), n + 1)
+    shapes = rng.sample(SHAPES, n)
+    colors = [rng.choice(list(COLORS)) for _ in range(n)]
+    objects = sorted((Obj(s, c, cell // GRID, cell % GRID) for s, c, cell in zip(shapes, colors, cells)),
+                     key=lambda o: (o.row, o.col))
+    text = None
+    if rng.random() < text_prob:
+        text = Text(rng.choice(WORDS), cells[n] // GRID, cells[n] % GRID)
+    jitter = [(rng.randint(-2, 2), rng.randint(-2, 2), rng.randint(-2, 1)) for _ in objects]
+    return Scene(id=f"{split}_{number:05d}", objects=objects, text=text, jitter=jitter)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+def _shape_points(shape: str, cx: float, cy: float, r: float):
+    import math
+
+    if shape == "triangle":
+        return [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)]
+    if shape == "diamond":
+        return [(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)]
+    if shape == "star":
+        pts = []
+        for k in range(10):
+            rad = r if k % 2 == 0 else r * 0.45
+            a = -math.pi / 2 + k * math.pi / 5
+            pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+        return pts
+    raise ValueError(shape)
+
+
+def render(scene: Scene, size: int = IMAGE_SIZE):
+    """Draw the scene on a white square image of ``size`` pixels."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    cell = size / GRID
+    scale = size / IMAGE_SIZE
+    for obj, (dx, dy, ds) in zip(scene.objects, scene.jitter or [(0, 0, 0)] * len(scene.objects)):
+        cx = (obj.col + 0.5) * cell + dx * scale
+        cy = (obj.row + 0.5) * cell + dy * scale
+        r = (11 + ds) * scale
+        fill = COLORS[obj.color]
+        if obj.shape == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+        elif obj.shape == "square":
+            q = r * 0.85
+            draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=fill)
+        else:
+            draw.polygon(_shape_points(obj.shape, cx, cy, r), fill=fill)
+    if scene.text is not None:
+        font = ImageFont.load_default(size=max(8, round(13 * scale)))
+        t = scene.text
+        left, top, right, bottom = draw.textbbox((0, 0), t.word, font=font)
+        x = (t.col + 0.5) * cell - (right + left) / 2
+        y = (t.row + 0.5) * cell - (bottom + top) / 2
+        draw.text((x, y), t.word, fill=(0, 0, 0), font=font)
+    return img
+
+
+# --- language ------------------------------------------------------------------------------------
+def describe(scene: Scene) -> str:
+    """The canonical ground-truth description (generic caption), ordered by grid position."""
+    n = len(scene.objects)
+    parts = [f"There are {n} objects."]
+    parts += [f"A {o.color} {o.shape} at the {o.position}." for o in scene.objects]
+    if scene.text is not None:
+        parts.append(f'The word "{scene.text.word}" is written at the {scene.text.position}.')
+    return " ".join(parts)
+
+
+def relation(a: Obj, b: Obj) -> str | None:
+    """Where ``a`` is relative to ``b`` when they share a row or a column, else None."""
+    if a.row == b.row and a.col != b.col:
+        return "left" if a.col < b.col else "right"
+    if a.col == b.col and a.row != b.row:
+        return "above" if a.row < b.row else "below"
+    return None
+
+
+@dataclass
+class Question:
+    """One question about a scene, answerable from the scene graph."""
+
+    qtype: str
+    text: str          # the question without options
+    answer: str        # open-ended answer (a word or number)
+    statement: str     # the declarative statement of (question, answer)
+    focus: str         # "contents to observe"
+    distractor_pool: list[str]
+    # Facts a reasoner copies from a description before answering (its thinking trace).
+    facts: list[str]
+
+
+def _count_question(scene: Scene, rng: random.Random) -> Question:
+    if rng.random() < 0.3:
+        n = len(scene.objects)
+        return Question("count", "How many objects are there?", str(n),
+                        f"There are {n} objects.", "the number of objects",
+                        [str(k) for k in range(0, 6) if k != n],
+                        [f"there are {n} objects"])
+    color = rng.choice([o.color for o in scene.objects] + list(COLORS))
+    hits = [o for o in scene.objects if o.color == color]
+    n = len(hits)
+    noun = "object" if n == 1 else "objects"
+    verb = "is" if n == 1 else "are"
+    listed = ", ".join(o.shape for o in hits) if hits else "none"
+    return Question("count", f"How many {color} objects are there?", str(n),
+                    f"There {verb} {n} {color} {noun}.", f"the number of {color} objects",
+                    [str(k) for k in range(0, 5) if k != n],
+                    [f"{color} objects: {listed}", f"that is {n}"])
+
+
+def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
+    """A question of ``qtype`` about ``scene``, or None when the scene cannot support it."""
+    objs = scene.objects
+    if qtype == "color":
+        o = rng.choice(objs)
+        return Question(qtype, f"What color is the {o.shape}?", o.color, f"The {o.shape} is {o.color}.",
+                        f"the color of the {o.shape}", [c for c in COLORS if c != o.color],
+                        [f"the {o.shape} is {o.color}"])
+    if qtype == "shape":
+        o = rng.choice(objs)
+        return Question(qtype, f"What shape is at the {o.position}?", o.shape,
+                        f"The shape at the {o.position} is a {o.shape}.",
+                        f"the shape at the {o.position}", [s for s in SHAPES if s != o.shape],
+                        [f"the {o.position} has a {o.shape}"])
+    if qtype == "position":
+        o = rng.choice(objs)
+        return Question(qtype, f"Where is the {o.shape}?", o.position,
+                        f"The {o.shape} is at the {o.position}.", f"the position of the {o.shape}",
+                        [p for p in POSITIONS if p != o.position],
+                        [f"the {o.shape} is at the {o.position}"])
+    if qtype == "count":
+        return _count_question(scene, rng)
+    if qtype == "relation":
+        pairs = [(a, b) for a in objs for b in objs if a is not b and relation(a, b)]
+        if not pairs:
+            return None
+        a, b = rng.choice(pairs)
+        rel = relation(a, b)
+        phrase = {"left": "left of", "right": "right of", "above": "above", "below": "below"}[rel]
+        return Question(qtype, f"Where is the {a.shape} relative to the {b.shape}?", rel,
+                        f"The {a.shape} is {phrase} the {b.shape}.",
+                        f"the spatial relationship between the {a.shape} and the {b.shape}",
+                        [r for r in RELATIONS if r != rel],
+                        [f"the {a.shape} is at the {a.position}",
+                         f"the {b.shape} is at the {b.position}", f"so {rel}"])
+    if qtype == "comparison":
+        cands = [a for a in objs if sum(o.color == a.color for o in objs) == 2]
+        if not cands:
+            return None
+        a = rng.choice(cands)
+        b = next(o for o in objs if o.color == a.color and o is not a)
+        return Question(qtype, f"Which object has the same color as the {a.shape}?", b.shape,
+                        f"The {b.shape} has the same color as the {a.shape}.",
+                        f"the colors of the {a.shape} and the other objects",
+                        [s for s in SHAPES if s not in (a.shape, b.shape)],
+                        [f"the {a.shape} is {a.color}", f"the {b.shape} is {b.color}"])
+    if qtype == "text":
+        if scene.text is None:
+            return None
+        w = scene.text.word
+        return Question(qtype, "What word is written in the image?", w,
+                        f'The word "{w}" is written in the image.', "the text in the image",
+                        [x for x in WORDS if x != w], [f"the word is {w}"])
+    raise ValueError(f"unknown question type {qtype!r}; known: {sorted(QUESTION_TYPES)}")
+
+
+@dataclass
+class MCItem:
+    """A multiple-choice question in MMStar's layout plus what the demo needs around it."""
+
+    index: int
+    scene: Scene
+    question: Question
+    options: list[str]
+    letter: str
+
+    @property
+    def mmstar_question(self) -> str:
+        opts = ", ".join(f"{L}: {o}" for L, o in zip(LETTERS, self.options))
+        return f"{self.question.text}\nOptions: {opts}"
+
+    def thinking(self) -> str:
+        """The reasoning trace: the copied facts, then the option that matches."""
+        facts = ". ".join(self.question.facts)
+        return f"{facts}. {self.question.answer} is {self.letter}."
+
+
+def make_choice(scene: Scene, q: Question, letter: str, rng: random.Random) -> tuple[list[str], str]:
+    distractors = rng.sample(q.distractor_pool, 3)
+    options = list(distractors)
+    options.insert(LETTERS.index(letter), q.answer)
+    return options, letter
+
+
+def make_mc(seed: int, split: str, number: int, qtype: str, letter: str, text_prob: float = 0.5) -> MCItem:
+    """A multiple-choice question of ``qtype`` whose answer is ``letter`` on a fresh scene."""
+    for attempt in range(1000):
+        scene = make_scene(seed, split, number, text_prob=1.0 if qtype == "text" else text_prob,
+                           attempt=attempt)
+        rng = _rng(seed, split, number, "question")
+        q = ask(scene, qtype, rng)
+        if q is not None:
+            options, letter = make_choice(scene, q, letter, rng)
+            return MCItem(number, scene, q, options, letter)
+    raise RuntimeError(f"no scene supports a {qtype} question (seed {seed}, item {number})")
+
+
+def benchmark_items(seed: int, per_type: int, qtypes=tuple(QUESTION_TYPES), split: str = "bench",
+                    text_prob: float = 0.5) -> list[MCItem]:
+    """``per_type`` questions of every type; within a type, answer letters cycle A-D (balanced)."""
+    items = []
+    for k in range(per_type):
+        for t, qtype in enumerate(qtypes):
+            number = k * len(qtypes) + t
+            letter = LETTERS[(k + t) % 4]
+            items.append(make_mc(seed, split, number, qtype, letter, text_prob))
+    return items
+
+
+# --- parsing (the scene teacher reads questions back) -------------------------------------------
+_PATTERNS = [
+    ("color", re.compile(r"^What colou?r is the (\w+)\?$")),
+    ("shape", re.compile(r"^What shape is at the (\w+ \w+)\?$")),
+    ("position", re.compile(r"^Where is the (\w+)\?$")),
+    ("count_all", re.compile(r"^How many objects are there\?$")),
+    ("count", re.compile(r"^How many (\w+) objects are there\?$")),
+    ("relation", re.compile(r"^Where is the (\w+) relative to the (\w+)\?$")),
+    ("comparison", re.compile(r"^Which object has the same colou?r as the (\w+)\?$")),
+    ("text", re.compile(r"^What word is written in the image\?$")),
+]
+
+
+def parse_question(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """(kind, captured words) for a question this world asks, else None."""
+    text = text.replace("<image>", "").strip()
+    for kind, pattern in _PATTERNS:
+        m = pattern.match(text)
+        if m:
+            return kind, m.groups()
+    return None
+
+
+def statement_for(question: str, answer: str) -> str:
+    """The declarative statement of a question-answer pair of this world (fallback: generic)."""
+    parsed = parse_question(question)
+    answer = answer.strip().rstrip(".")
+    if parsed is None:
+        return f"The answer to the question \"{question.strip()}\" is {answer}."
+    kind, g = parsed
+    if kind == "color":
+        return f"The {g[0]} is {answer}."
+    if kind == "shape":
+        return f"The shape at the {g[0]} is a {answer}."
+    if kind == "position":
+        return f"The {g[0]} is at the {answer}."
+    if kind == "count_all":
+        return f"There are {answer} objects."
+    if kind == "count":
+        n = answer
+        return f"There {'is' if n == '1' else 'are'} {n} {g[0]} {'object' if n == '1' else 'objects'}."
+    if kind == "relation":
+        phrase = {"left": "left of", "right": "right of"}.get(answer, answer)
+        return f"The {g[0]} is {phrase} the {g[1]}."
+    if kind == "comparison":
+        return f"The {answer} has the same color as the {g[0]}."
+    return f'The word "{answer}" is written in the image.'
+
+
+def focus_for(question: str) -> str:
+    """The "contents to observe" of one question (what stage 0 would produce)."""
+    parsed = parse_question(question)
+    if parsed is None:
+        return "the objects in the image"
+    kind, g = parsed
+    return {
+        "color": lambda: f"the color of the {g[0]}",
+        "shape": lambda: f"the shape at the {g[0]}",
+        "position": lambda: f"the position of the {g[0]}",
+        "count_all": lambda: "the number of objects",
+        "count": lambda: f"the number of {g[0]} objects",
+        "relation": lambda: f"the spatial relationship between the {g[0]} and the {g[1]}",
+        "comparison": lambda: f"the colors of the {g[0]} and the other objects",
+        "text": lambda: "the text in the image",
+    }[kind]()
+
+
+def merge_focus(foci: list[str]) -> str:
+    """One focus for several questions of an image, as the paper merges them."""
+    unique = list(dict.fromkeys(f for f in foci if f))
+    if len(unique) <= 1:
+        return unique[0] if unique else "the objects in the image"
+    return ", ".join(unique[:-1]) + " and " + unique[-1]
+
+
+def extraction_description(scene: Scene, statements: list[str]) -> str:
+    """What the scene teacher writes in step 2: the canonical description plus the statements."""
+    extra = [s.strip() for s in statements if s.strip()]
+    return " ".join([describe(scene)] + extra)

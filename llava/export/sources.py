@@ -1,0 +1,224 @@
+"""Find and read what to export: a training output folder, a `checkpoint-N`, or a native folder.
+
+Weights come back as one CPU state dict with canonical LLaVA-NeXT keys, whatever the source:
+consolidated safetensors (sharded or not), DeepSpeed ZeRO shards (consolidated with DeepSpeed's own
+`get_fp32_state_dict_from_zero_checkpoint`), or LoRA (adapter merged into the base weights).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from llava.export.keys import normalize_llava_next_keys
+
+logger = logging.getLogger(__name__)
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_GLOBAL_STEP = re.compile(r"^global_step(\d+)$")
+_WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+                   "added_tokens.json", "chat_template.jinja", "chat_template.json")
+
+
+@dataclass
+class Source:
+    kind: str                      # "llava" | "native"
+    config: dict                   # config.json of the source
+    state_dict: dict[str, torch.Tensor]
+    tokenizer_dir: Path            # folder holding the tokenizer files
+    weights_from: str              # human-readable: where the weights came from
+    run_dir: Path | None = None    # training output folder, for the model card
+    extra_dirs: list[Path] = field(default_factory=list)  # where to look for preprocessor_config.json
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The `checkpoint-N` folder with the largest N (None when there is none)."""
+    found = []
+    for p in Path(output_dir).iterdir() if Path(output_dir).is_dir() else []:
+        m = _CHECKPOINT.match(p.name)
+        if m and p.is_dir():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def _has_weights(folder: Path) -> bool:
+    if any((folder / n).is_file() for n in _WEIGHT_NAMES):
+        return _count_tensors(folder) > 0
+    return False
+
+
+def _count_tensors(folder: Path) -> int:
+    """Trainer writes an empty model.safetensors under ZeRO-3 without 16-bit gathering: treat as absent."""
+    from safetensors import safe_open
+
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return len(json.loads(index.read_text())["weight_map"])
+    single = folder / "model.safetensors"
+    if single.is_file():
+        with safe_open(str(single), "pt") as f:
+            return len(list(f.keys()))
+    return 1  # .bin: trust it
+
+
+def _zero_tag_dir(folder: Path) -> Path | None:
+    latest = folder / "latest"
+    if latest.is_file():
+        tag = latest.read_text().strip()
+        if (folder / tag).is_dir():
+            return folder / tag
+    steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _GLOBAL_STEP.match(p.name)) and p.is_dir()]
+    return max(steps)[1] if steps else None
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {what}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
+def consolidate_zero(folder: Path) -> dict[str, torch.Tensor]:
+    """fp32 state dict from DeepSpeed ZeRO shards, using DeepSpeed's own consolidation."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    tag_dir = _zero_tag_dir(folder)
+    if tag_dir is None:
+        raise FileNotFoundError(f"{folder} has no global_stepN/ DeepSpeed shards")
+    logger.info("consolidating DeepSpeed ZeRO shards in %s", tag_dir)
+    state = get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=tag_dir.name)
+    return {k: v.clone() if v.data_ptr() == 0 else v for k, v in state.items()}
+
+
+def load_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from llava.model.weights import load_state_dict
+
+    return load_state_dict(folder)
+
+
+def merge_lora(state: dict[str, torch.Tensor], adapter_config: dict) -> dict[str, torch.Tensor]:
+    """Fold peft LoRA weights into their base layers: W += (B @ A) * scaling.
+
+    Keys come in peft's naming (`base_model.model.<name>.base_layer.weight`, `...lora_A.<adapter>.weight`);
+    scaling is lora_alpha / r (lora_alpha / sqrt(r) with rslora), as peft computes it.
+    """
+    r, alpha = int(adapter_config["r"]), float(adapter_config["lora_alpha"])
+    scaling = alpha / (r ** 0.5) if adapter_config.get("use_rslora") else alpha / r
+    fan_in_fan_out = bool(adapter_config.get("fan_in_fan_out", False))
+    prefix = "base_model.model."
+    plain: dict[str, torch.Tensor] = {}
+    lora_a: dict[str, torch.Tensor] = {}
+    lora_b: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key[len(prefix):] if key.startswith(prefix) else key
+        m = re.match(r"^(.*)\.lora_([AB])(?:\.[^.]+)?\.weight$", key)
+        if m:
+            (lora_a if m.group(2) == "A" else lora_b)[m.group(1)] = value
+            continue
+        if ".lora_" in key or ".lora_embedding_" in key:
+            raise ValueError(f"unsupported LoRA tensor {key!r} (only Linear LoRA adapters are merged)")
+        plain[key.replace(".base_layer.", ".")] = value
+    for module, a in lora_a.items():
+        b = lora_b.get(module)
+        weight_key = module + ".weight"
+        if b is None or weight_key not in plain:
+            raise KeyError(f"LoRA adapter for {module!r} is incomplete (lora_B or base weight missing)")
+        delta = (b.float() @ a.float()) * scaling
+        base = plain[weight_key]
+        plain[weight_key] = (base.float() + (delta.T if fan_in_fan_out else delta)).to(base.dtype)
+    return plain
+
+
+def _find_upwards(start: Path, names: tuple[str, ...]) -> Path | None:
+    """First folder among `start` and its parent (the run dir) that holds any of `names`."""
+    for folder in (start, start.parent):
+        if any((folder / n).is_file() for n in names):
+            return folder
+    return None
+
+
+def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
+    """Read an export source. See the module docstring for what is accepted."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: pass a training output folder, a checkpoint-N folder "
+                                "or a transformers LlavaOnevision folder")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file: pass the folder that holds config.json")
+    config_path = path / "config.json"
+    run_dir = path.parent if _CHECKPOINT.match(path.name) else path
+    if config_path.is_file():
+        cfg = _read_json(config_path, "")
+        if cfg.get("model_type") == "llava_onevision":
+            return Source(kind="native", config=cfg, state_dict=load_weights(path), tokenizer_dir=path,
+                          weights_from=f"{path} (transformers LlavaOnevision)", extra_dirs=[path])
+    ckpt = path
+    if not _has_weights(path) and _zero_tag_dir(path) is None and not (path / "adapter_config.json").is_file():
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise FileNotFoundError(f"{path} has no weights (model.safetensors), no DeepSpeed global_stepN/ shards, "
+                                    "no LoRA adapter and no checkpoint-N/ folder: is this a training output folder?")
+        logger.info("using the latest checkpoint %s", latest)
+        ckpt = latest
+    cfg_dir = _find_upwards(ckpt, ("config.json",))
+    if cfg_dir is None:
+        raise FileNotFoundError(f"no config.json in {ckpt} or {ckpt.parent}: the LLaVA-NeXT config is needed")
+    cfg = _read_json(cfg_dir / "config.json", "")
+
+    zero_dir = _zero_tag_dir(ckpt)
+    if _has_weights(ckpt) and not (prefer_zero and zero_dir is not None):
+        state, origin = load_weights(ckpt), f"{ckpt} (consolidated safetensors)"
+    elif zero_dir is not None:
+        state, origin = consolidate_zero(ckpt), f"{zero_dir} (DeepSpeed ZeRO shards, consolidated by DeepSpeed)"
+    elif (ckpt / "adapter_config.json").is_file():
+        state, origin = {}, ""
+    else:
+        raise FileNotFoundError(f"{ckpt} holds neither weights nor DeepSpeed shards")
+
+    adapter_cfg = ckpt / "adapter_config.json"
+    if adapter_cfg.is_file() or any(".lora_A." in k or k.endswith(".lora_A.weight") for k in state):
+        state, origin = _with_lora(ckpt, state, origin)
+    tok_dir = _find_upwards(ckpt, ("tokenizer_config.json",))
+    if tok_dir is None:
+        raise FileNotFoundError(f"no tokenizer files in {ckpt} or {ckpt.parent}; save the tokenizer with the "
+                                "checkpoint or copy it next to config.json")
+    return Source(kind="llava", config=cfg, state_dict=normalize_llava_next_keys(state), tokenizer_dir=tok_dir,
+                  weights_from=origin, run_dir=run_dir, extra_dirs=[ckpt, run_dir])
+
+
+def _with_lora(ckpt: Path, state: dict, origin: str) -> tuple[dict, str]:
+    adapter_cfg_path = ckpt / "adapter_config.json"
+    if not adapter_cfg_path.is_file():
+        raise FileNotFoundError(f"{ckpt} holds LoRA weights but no adapter_config.json (needed for r/alpha)")
+    adapter_cfg = _read_json(adapter_cfg_path, "")
+    if not state:  # a peft adapter folder: the base weights come from the base model
+        base = adapter_cfg.get("base_model_name_or_path")
+        if not base or not Path(base).is_dir():
+            raise FileNotFoundError(f"LoRA adapter in {ckpt}: its base model {base!r} is not a local folder; "
+                                    "pass the merged checkpoint or make the base available")
+        state = {"base_model.model." + k: v for k, v in normalize_llava_next_keys(load_weights(Path(base))).items()}
+        adapter = load_weights_file(ckpt)
+        state.update(adapter)
+        origin = f"{base} + LoRA adapter {ckpt}"
+    return merge_lora(state, adapter_cfg), origin + " (LoRA merged)"
+
+
+def load_weights_file(ckpt: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    path = ckpt / "adapter_model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (peft writes the adapter weights there)")
+    out = {}
+    for k, v in load_file(str(path)).items():
+        # peft saves without the adapter name: `...lora_A.weight`; the base layer keys lack `.base_layer.`
+        out[k if k.startswith("base_model.model.") else "base_model.model." + k] = v
+    return out
