@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import torch
 
 from llava.constants import DEFAULT_IMAGE_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from llava.conversation import Conversation, get_conv_template
+from llava.conversation import Conversation, SeparatorStyle, get_conv_template
 from llava.mm_utils import tokenizer_prefix_ids
 
 _USER_ROLES = ("human", "user")
@@ -79,7 +79,7 @@ def preprocess_conversation(
     - `model_max_length`: truncate from the right so text + image tokens fit; a cut that would
       remove any part of an image raises `SampleSkipped(TRUNCATED_INSIDE_IMAGE)`.
     - `system_message`: replaces the template's system prompt (a leading `{"from": "system"}`
-      turn does the same).
+      turn does the same); `plain` has no system prompt and ignores it.
     Raises `SampleSkipped` for malformed conversations, placeholder/image count mismatches,
     truncation inside an image and samples without any trained token.
     """
@@ -141,14 +141,27 @@ def _build_conversation(conversations, template: str, system_message: str | None
         if index % 2 == 1 and DEFAULT_IMAGE_TOKEN in value:
             raise SampleSkipped(SkipReason.MALFORMED_CONVERSATION,
                                 f"turn {index} (gpt) contains {DEFAULT_IMAGE_TOKEN}; images belong in human turns")
-        if conv.sep_style.name == "PLAIN" and index % 2 == 0:
+        if conv.sep_style == SeparatorStyle.CHATML:
+            _check_no_control_tokens(value, index)
+        if conv.sep_style == SeparatorStyle.PLAIN and index % 2 == 0:
             # Caption pretraining: the human text is dropped, only its image placeholders stay.
             value = DEFAULT_IMAGE_TOKEN * value.count(DEFAULT_IMAGE_TOKEN)
         conv.append_message(conv.roles[index % 2], value)
-    if conv.sep_style.name == "PLAIN" and len(turns) != 2:
+    if conv.sep_style == SeparatorStyle.PLAIN and len(turns) != 2:
         raise SampleSkipped(SkipReason.MALFORMED_CONVERSATION,
                             f"the plain template takes one human and one gpt turn, got {len(turns)} turns")
     return conv
+
+
+_CHATML_CONTROL = ("<|im_start|>", "<|im_end|>")
+
+
+def _check_no_control_tokens(value: str, index: int) -> None:
+    """A literal `<|im_end|>` in the data would be read as a turn boundary and corrupt the labels."""
+    for control in _CHATML_CONTROL:
+        if control in value:
+            raise SampleSkipped(SkipReason.MALFORMED_CONVERSATION,
+                                f"turn {index} contains the chat control token {control}; remove it from the data")
 
 
 def _role(turn, index: int) -> str:

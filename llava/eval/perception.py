@@ -30,12 +30,26 @@ def qwen_1_5_prompt(user_text: str, image_token: str = DEFAULT_IMAGE_TOKEN) -> s
             f"{user_text}<|im_end|>\n<|im_start|>assistant\n")
 
 
+def _config_path(path: str | Path) -> Path:
+    folder = Path(path).expanduser()
+    if folder.is_dir() or str(path).startswith(("/", ".", "~")):
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"perception checkpoint {path} has no config.json (wrong folder? "
+                                    "point at the one holding config.json and the weights)")
+        return config_path
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(str(path), "config.json"))
+    except Exception as e:  # offline, unknown id, gated repo: all end here
+        raise FileNotFoundError(f"perception checkpoint {path!r} is neither a local folder nor a "
+                                f"reachable hub id ({type(e).__name__}: {e})") from e
+
+
 def checkpoint_format(path: str | Path) -> str:
     """``"hf-native"`` or ``"llava-next"`` from the checkpoint's config.json."""
-    config_path = Path(path) / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"perception checkpoint {path} has no config.json (download it first "
-                                "or fix the path)")
+    config_path = _config_path(path)
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("model_type") == "llava_onevision":
         return "hf-native"
@@ -55,13 +69,41 @@ class PerceptionSettings:
     attn_implementation: str | None = None
 
 
+def load_native_processor(path: str):
+    """AutoProcessor; without torchvision (CPU installs), LlavaOnevisionProcessor minus its video part.
+
+    transformers reads a processor's sub-processors from its ``__init__`` signature, so a subclass
+    without ``video_processor`` loads only the image processor and tokenizer and runs the real
+    image code (placeholder expansion included).
+    """
+    from transformers import AutoProcessor, LlavaOnevisionProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(path)
+    except ImportError as e:
+        if "torchvision" not in str(e).lower():
+            raise
+
+    class ImageOnlyLlavaOnevisionProcessor(LlavaOnevisionProcessor):
+        # Named parameters: from_pretrained passes processor_config.json keys by signature.
+        def __init__(self, image_processor=None, tokenizer=None, num_image_tokens=None,
+                     vision_feature_select_strategy=None, chat_template=None, image_token="<image>",
+                     video_token="<video>", vision_aspect_ratio="anyres_max_9", **kwargs):
+            super().__init__(image_processor, tokenizer, None, num_image_tokens=num_image_tokens,
+                             vision_feature_select_strategy=vision_feature_select_strategy,
+                             chat_template=chat_template, image_token=image_token, video_token=video_token,
+                             vision_aspect_ratio=vision_aspect_ratio, **kwargs)
+
+    return ImageOnlyLlavaOnevisionProcessor.from_pretrained(path)
+
+
 class NativePerception:
     """transformers' LlavaOnevisionForConditionalGeneration export."""
 
     def __init__(self, path: str, settings: PerceptionSettings):
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
 
-        self.processor = AutoProcessor.from_pretrained(path)
+        self.processor = load_native_processor(path)
         self.processor.tokenizer.padding_side = "left"
         kwargs = {"dtype": DTYPES[settings.dtype]}
         if settings.attn_implementation:
@@ -91,7 +133,7 @@ class LlavaNextPerception:
     def __init__(self, path: str, settings: PerceptionSettings):
         from llava.model.builder import load_pretrained_model
 
-        kwargs = {"device_map": resolve_device(settings.device), "torch_dtype": settings.dtype}
+        kwargs = {"device_map": resolve_device(settings.device), "torch_dtype": DTYPES[settings.dtype]}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
         self.tokenizer, self.model, self.image_processor, _ = load_pretrained_model(

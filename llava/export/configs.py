@@ -1,39 +1,19 @@
-"""Config conversion between the LLaVA-NeXT `config.json` and transformers' `LlavaOnevisionConfig`."""
+"""Config checks and the reverse config conversion (transformers LlavaOnevision -> LLaVA-NeXT).
+
+The forward direction is `llava.model.hf_mapping.llava_next_config_to_hf` (helper A's model code);
+this module adds what export needs on top: a clear refusal for settings LlavaOnevision cannot
+express, and the LLaVA-NeXT `config.json` for an imported native checkpoint.
+"""
 from __future__ import annotations
 
-import copy
+from llava.image.anyres import anyres_max_tiles
 
-from llava.image.anyres import anyres_max_tiles, parse_grid_pinpoints
-
-# Keys of a LLaVA-NeXT config that describe the multimodal parts, not the Qwen3 language model.
-LLAVA_KEYS = {
-    "architectures", "model_type", "vision_config", "mm_vision_tower", "mm_hidden_size", "mm_projector_type",
-    "mm_vision_select_layer", "mm_vision_select_feature", "mm_patch_merge_type", "image_aspect_ratio",
-    "image_grid_pinpoints", "image_crop_resolution", "image_split_resolution", "mm_newline_position",
-    "mm_spatial_pool_mode", "mm_spatial_pool_stride", "mm_spatial_pool_out_channels", "mm_tunable_parts",
-    "mm_vision_tower_lr", "mm_projector_lr", "mm_use_im_start_end", "mm_use_im_patch_token",
-    "tokenizer_padding_side", "tokenizer_model_max_length", "use_mm_proj", "unfreeze_mm_vision_tower",
-    "tune_mm_mlp_adapter", "freeze_mm_mlp_adapter", "mm_resampler_type", "add_faster_video", "faster_token_stride",
-    "force_sample", "mm_vision_tower_config", "pos_skipping_range", "vocab_size_with_mm_tokens", "_name_or_path",
-    "transformers_version", "dtype", "torch_dtype", "use_cache",
-}
 LLAVA_ARCHITECTURE = "LlavaQwen3ForCausalLM"
 LLAVA_MODEL_TYPE = "llava_qwen_3"
 
 
 class UnsupportedForNative(ValueError):
     """The LLaVA-NeXT settings have no equivalent in transformers' LlavaOnevision."""
-
-
-def text_config_dict(llava_cfg: dict) -> dict:
-    """The Qwen3 part of a LLaVA-NeXT config."""
-    from transformers import Qwen3Config
-
-    known = set(Qwen3Config().to_dict()) | {"rope_theta", "rope_scaling"}
-    out = {k: copy.deepcopy(v) for k, v in llava_cfg.items() if k in known and k not in LLAVA_KEYS}
-    out["model_type"] = "qwen3"
-    out.pop("architectures", None)
-    return out
 
 
 def check_native_compatible(cfg: dict) -> None:
@@ -58,40 +38,6 @@ def check_native_compatible(cfg: dict) -> None:
     if problems:
         raise UnsupportedForNative("this checkpoint cannot be written as transformers' LlavaOnevision: "
                                    + "; ".join(problems) + ". Export the LLaVA-NeXT layout only (--to llava).")
-
-
-def llava_to_native_config(llava_cfg: dict, vision_cfg: dict, *, image_token_id: int, video_token_id: int,
-                           vocab_size: int, dtype: str | None):
-    """Build the `LlavaOnevisionConfig` for a LLaVA-NeXT config (with its kept-layer SigLIP config)."""
-    from transformers import LlavaOnevisionConfig, Qwen3Config, SiglipVisionConfig
-
-    check_native_compatible({**llava_cfg, "vision_config": vision_cfg})
-    text = text_config_dict(llava_cfg)
-    text["vocab_size"] = vocab_size
-    tie = bool(llava_cfg.get("tie_word_embeddings", text.get("tie_word_embeddings", False)))
-    text["tie_word_embeddings"] = tie
-    vision = {k: v for k, v in vision_cfg.items() if k not in ("model_type", "transformers_version", "architectures")}
-    vision["vision_use_head"] = False
-    crop = int(vision["image_size"])
-    pinpoints = parse_grid_pinpoints(llava_cfg.get("image_grid_pinpoints") or [[crop, crop]], crop)
-    config = LlavaOnevisionConfig(
-        vision_config=SiglipVisionConfig(**vision),
-        text_config=Qwen3Config(**text),
-        image_token_index=image_token_id,
-        video_token_index=video_token_id,
-        projector_hidden_act="gelu",
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-        multimodal_projector_bias=True,
-        image_grid_pinpoints=[[h, w] for w, h in pinpoints],
-        vision_aspect_ratio=llava_cfg["image_aspect_ratio"],
-        tie_word_embeddings=tie,
-    )
-    if dtype:
-        config.dtype = dtype
-        config.text_config.dtype = dtype
-        config.vision_config.dtype = dtype
-    return config
 
 
 def native_to_llava_config(native_cfg: dict, *, dtype: str | None) -> tuple[dict, dict]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from llava.export import configs, keys, model_card, processor
+from llava.export import configs, model_card, processor
+from llava.model import hf_mapping
 from llava.export.sources import TOKENIZER_FILES, Source, read_source
 from llava.export.training_info import read_training_info
 
@@ -48,7 +49,9 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
         src.state_dict = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in src.state_dict.items()}
     if src.kind == "native":
         llava_cfg, vision_cfg = configs.native_to_llava_config(src.config, dtype=dtype)
-        llava_state = keys.native_to_llava_next(src.state_dict, llava_cfg["tie_word_embeddings"])
+        llava_state = hf_mapping.hf_to_llava_next_state_dict(src.state_dict)
+        if llava_cfg["tie_word_embeddings"]:  # the native layout carries a copy of the tied embedding
+            llava_state.pop("lm_head.weight", None)
     else:
         llava_cfg = dict(src.config)
         if dtype:
@@ -78,7 +81,7 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
 
 def _vision_config(llava_cfg: dict, state: dict) -> dict:
     """The kept-layer SigLIP config: stored in the checkpoint, else read from the tower folder."""
-    layers = {int(k.split(".")[6]) for k in state if k.startswith(keys.NEXT_TOWER + "encoder.layers.")}
+    layers = _tower_layers(state)
     vision = llava_cfg.get("vision_config")
     if vision is None:
         tower = llava_cfg.get("mm_vision_tower")
@@ -94,6 +97,17 @@ def _vision_config(llava_cfg: dict, state: dict) -> dict:
         raise ValueError(f"the checkpoint has {len(layers)} vision encoder layers but its vision_config says "
                          f"{vision['num_hidden_layers']}: the config does not belong to these weights")
     return vision
+
+
+def _tower_layers(state: dict) -> set[str]:
+    prefix = "model.vision_tower.vision_tower."
+    out = set()
+    for key in state:
+        if key.startswith(prefix):
+            rest = key[len(prefix):].removeprefix("vision_model.")
+            if rest.startswith("encoder.layers."):
+                out.add(rest.split(".")[2])
+    return out
 
 
 def _architecture(llava_cfg: dict, vision_cfg: dict) -> dict:
@@ -162,8 +176,9 @@ def _write_native(folder: Path, src: Source, llava_cfg: dict, vision_cfg: dict, 
                   max_shard_size: str, dtype: str | None) -> None:
     from transformers import AutoTokenizer, GenerationConfig
 
-    if src.kind == "native":  # already native: re-save canonically (weights renamed, files copied)
-        state = keys.canonical_native_keys(src.state_dict)
+    if src.kind == "native":  # already native: re-save in the legacy hub layout, files copied
+        state = hf_mapping.llava_next_to_hf_state_dict(
+            hf_mapping.hf_to_llava_next_state_dict(src.state_dict), llava_cfg["tie_word_embeddings"])
         _save_weights(folder, state, max_shard_size)
         for p in src.tokenizer_dir.iterdir():
             if p.is_file() and p.suffix in (".json", ".jinja", ".txt") and not p.name.endswith(".index.json"):
@@ -171,13 +186,13 @@ def _write_native(folder: Path, src: Source, llava_cfg: dict, vision_cfg: dict, 
         return
     tokenizer = AutoTokenizer.from_pretrained(str(src.tokenizer_dir))
     image_id, video_id = processor.add_multimodal_tokens(tokenizer)
-    state = keys.llava_next_to_native(llava_state, bool(llava_cfg.get("tie_word_embeddings", False)))
+    configs.check_native_compatible({**llava_cfg, "vision_config": vision_cfg})
+    state = hf_mapping.llava_next_to_hf_state_dict(llava_state, bool(llava_cfg.get("tie_word_embeddings", False)))
     state = _fit_vocab(state, max(image_id, video_id) + 1)
-    vocab_rows = state["language_model.model.embed_tokens.weight"].shape[0]
-    config = configs.llava_to_native_config(llava_cfg, vision_cfg, image_token_id=image_id, video_token_id=video_id,
-                                            vocab_size=vocab_rows, dtype=dtype or _state_dtype(state))
-    config.architectures = ["LlavaOnevisionForConditionalGeneration"]
-    config.save_pretrained(folder)
+    cfg = hf_mapping.llava_next_config_to_hf(llava_cfg, vision_cfg, image_token_index=image_id,
+                                             video_token_index=video_id)
+    cfg["text_config"]["vocab_size"] = state["language_model.model.embed_tokens.weight"].shape[0]
+    _native_config(cfg, dtype or _state_dtype(state)).save_pretrained(folder)
     _save_weights(folder, state, max_shard_size)
     proc = _image_processing(src)
     processor.write_processor(folder, tokenizer, crop_size=int(vision_cfg["image_size"]),
@@ -190,6 +205,18 @@ def _write_native(folder: Path, src: Source, llava_cfg: dict, vision_cfg: dict, 
            if isinstance(i, int) and i != tokenizer.unk_token_id]
     GenerationConfig(eos_token_id=eos or tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                      bos_token_id=None).save_pretrained(folder)
+
+
+def _native_config(cfg: dict, dtype: str):
+    """A `LlavaOnevisionConfig` object, so transformers writes config.json with its own defaults filled in."""
+    from transformers import LlavaOnevisionConfig
+
+    cfg = dict(cfg)
+    config = LlavaOnevisionConfig(**{k: v for k, v in cfg.items() if k not in ("model_type",)})
+    config.dtype = dtype
+    config.text_config.dtype = dtype
+    config.vision_config.dtype = dtype
+    return config
 
 
 def _pinpoints(llava_cfg: dict, vision_cfg: dict):

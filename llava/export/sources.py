@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from llava.export.keys import normalize_llava_next_keys
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +189,7 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
     if tok_dir is None:
         raise FileNotFoundError(f"no tokenizer files in {ckpt} or {ckpt.parent}; save the tokenizer with the "
                                 "checkpoint or copy it next to config.json")
-    return Source(kind="llava", config=cfg, state_dict=normalize_llava_next_keys(state), tokenizer_dir=tok_dir,
+    return Source(kind="llava", config=cfg, state_dict=state, tokenizer_dir=tok_dir,
                   weights_from=origin, run_dir=run_dir, extra_dirs=[ckpt, run_dir])
 
 
@@ -204,7 +203,7 @@ def _with_lora(ckpt: Path, state: dict, origin: str) -> tuple[dict, str]:
         if not base or not Path(base).is_dir():
             raise FileNotFoundError(f"LoRA adapter in {ckpt}: its base model {base!r} is not a local folder; "
                                     "pass the merged checkpoint or make the base available")
-        state = {"base_model.model." + k: v for k, v in normalize_llava_next_keys(load_weights(Path(base))).items()}
+        state = {"base_model.model." + k: v for k, v in load_weights(Path(base)).items()}
         adapter = load_weights_file(ckpt)
         state.update(adapter)
         origin = f"{base} + LoRA adapter {ckpt}"

@@ -296,6 +296,8 @@ def num_image_tokens(image_size_wh: Sequence[int], aspect_ratio: str | None, pin
     """
     if merge_type not in MERGE_TYPES:
         raise ValueError(f"unsupported mm_patch_merge_type {merge_type!r}; use one of {MERGE_TYPES}")
+    if min(int(v) for v in image_size_wh) < 1:
+        raise ValueError(f"image size {tuple(image_size_wh)} (width, height) must be at least 1x1")
     mode = aspect_ratio or "square"
     _check_mode(mode)
     crop_w, crop_h = (crop_size, crop_size) if isinstance(crop_size, int) else (int(crop_size[0]), int(crop_size[1]))

@@ -74,14 +74,21 @@ class LlavaMetaModel:
         config = self.config
         if vision_tower is None:
             attn = getattr(config, "_attn_implementation", None)
-            vision_tower = build_vision_tower(
-                config.mm_vision_tower,
-                vision_config=getattr(config, "vision_config", None),
-                load_weights=False,
-                attn_implementation=attn if attn in _TOWER_ATTN else "sdpa",
-                select_layer=mm_setting(config, "mm_vision_select_layer"),
-                select_feature=mm_setting(config, "mm_vision_select_feature"),
-            )
+            try:
+                vision_tower = build_vision_tower(
+                    config.mm_vision_tower,
+                    vision_config=getattr(config, "vision_config", None),
+                    load_weights=False,
+                    attn_implementation=attn if attn in _TOWER_ATTN else "sdpa",
+                    select_layer=mm_setting(config, "mm_vision_select_layer"),
+                    select_feature=mm_setting(config, "mm_vision_select_feature"),
+                )
+            except FileNotFoundError as err:
+                raise FileNotFoundError(
+                    f"{err}. The checkpoint config has no vision_config, so the tower's shape must come from "
+                    f"mm_vision_tower={config.mm_vision_tower!r}: restore that folder, point mm_vision_tower at a "
+                    "copy of the original tower (overwrite_config={'mm_vision_tower': ...}), or add its config "
+                    "as 'vision_config' to config.json") from err
         self.vision_tower = vision_tower
         config.vision_config = vision_tower.config_dict()
         config.mm_hidden_size = vision_tower.hidden_size

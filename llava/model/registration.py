@@ -1,29 +1,25 @@
-"""Register the LLaVA classes with transformers' Auto* factories (called by `import llava`).
+"""Register the LLaVA classes with transformers' Auto* factories.
 
-After this, `AutoConfig.from_pretrained(folder)` works for LLaVA-NeXT checkpoints with
-model_type `llava_qwen_3` / `llava_qwen`, and `AutoModelForCausalLM` maps those configs to the
-LLaVA classes. Checkpoints saved with model_type `qwen3` load as plain Qwen3 configs (which
-carry the mm_* keys as attributes); `load_pretrained_model` picks the LLaVA class from
-`architectures` for them.
+`import llava` calls `register_configs()`, so `AutoConfig.from_pretrained(folder)` works for
+LLaVA-NeXT checkpoints with model_type `llava_qwen_3` / `llava_qwen` (the wrapper in lmms-eval
+does this before loading). Checkpoints saved with model_type `qwen3` load as plain Qwen3 configs
+that carry the mm_* keys; `load_pretrained_model` picks the LLaVA class from `architectures`.
+The model classes register themselves with `AutoModelForCausalLM` when their module is imported
+(any use of `llava.model.builder` / `llava.model.build` does that), keeping `import llava` light.
 """
 from __future__ import annotations
 
-_done = False
 
-
-def register_with_transformers() -> None:
-    global _done
-    if _done:
-        return
-    from transformers import AutoConfig, AutoModelForCausalLM
+def register_configs() -> None:
+    from transformers import AutoConfig
 
     from llava.model.language_models.configs import LlavaQwen3Config, LlavaQwenConfig
 
     for config_class in (LlavaQwen3Config, LlavaQwenConfig):
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-    from llava.model.language_models.qwen2 import LlavaQwenForCausalLM
-    from llava.model.language_models.qwen3 import LlavaQwen3ForCausalLM
 
-    AutoModelForCausalLM.register(LlavaQwen3Config, LlavaQwen3ForCausalLM, exist_ok=True)
-    AutoModelForCausalLM.register(LlavaQwenConfig, LlavaQwenForCausalLM, exist_ok=True)
-    _done = True
+
+def register_model(config_class, model_class) -> None:
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.register(config_class, model_class, exist_ok=True)

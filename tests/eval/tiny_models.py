@@ -28,3 +28,28 @@ def build_tiny_qwen3_lm(save_dir: str | Path, seed: int = 0, hidden: int = 64, l
     model.generation_config.pad_token_id = config.pad_token_id
     model.save_pretrained(save_dir)
     return save_dir
+
+
+def build_tiny_perception_pair(root: str | Path, seed: int = 0, weight_std: float = 0.3):
+    """A tiny LLaVA-NeXT-layout perception checkpoint and its transformers-native export.
+
+    The language-model and projector matrices are re-drawn with a larger std so greedy outputs
+    depend on the image and prompt (the default 0.02 init only ever emits newlines).
+    Returns (llava_next_dir, native_dir).
+    """
+    from llava.export.pipeline import export
+    from llava.tiny.models import build_tiny_llava_model, save_tiny_siglip
+    from llava.tiny.tokenizer import build_tiny_qwen3_tokenizer
+
+    root = Path(root)
+    tower = save_tiny_siglip(root / "tower", seed=seed)
+    model = build_tiny_llava_model(tower, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "vision_tower" not in name and param.dim() == 2:
+                param.copy_(torch.randn(param.shape, generator=gen) * weight_std)
+    model.save_pretrained(root / "llava_next")
+    build_tiny_qwen3_tokenizer(root / "llava_next")
+    export(root / "llava_next", root / "native", formats=("hf",))
+    return root / "llava_next", root / "native"

@@ -1,4 +1,5 @@
 """Image-token counts: hand-computed cases and transformers' LlavaOnevisionProcessor arithmetic."""
+import math
 import random
 
 import pytest
@@ -41,6 +42,8 @@ def test_single_crop_modes_and_flat_merge():
     assert num_image_tokens((640, 480), "anyres_max_9", PINS_384, 384, 27, merge_type="flat") == 729 * 5
     with pytest.raises(ValueError, match="mm_patch_merge_type"):
         num_image_tokens((640, 480), "square", None, 384, 27, merge_type="spatial")
+    with pytest.raises(ValueError, match="at least 1x1"):
+        num_image_tokens((0, 480), "anyres_max_9", PINS_384, 384, 27)
 
 
 def _hf_processor(pinpoints_wh, num_tokens_per_crop: int, aspect: str) -> LlavaOnevisionProcessor:
@@ -85,3 +88,21 @@ def test_count_uses_the_same_grid_as_the_pixels(size):
     assert crops.shape[0] == 1 + grid_w * grid_h
     flat = num_image_tokens(size, "anyres_max_9", pins, crop, pps, merge_type="flat")
     assert flat == crops.shape[0] * pps * pps
+
+
+def test_count_equals_the_models_packed_feature_length():
+    """The data-side count must equal what the model's feature packing really produces."""
+    image_features = pytest.importorskip("llava.model.image_features")
+    import torch
+
+    crop, pps = 32, 4
+    pins = [[i * crop, j * crop] for i in range(1, 7) for j in range(1, 7)]
+    rng = random.Random(1)
+    sizes = [(1000, 20), (20, 1000), (1, 1), (64, 48)] + [(rng.randint(1, 600), rng.randint(1, 600)) for _ in range(60)]
+    for mode in ("anyres_max_9", "anyres_max_4", "anyres", "pad"):
+        for size in sizes:
+            crops = 1 if mode == "pad" else 1 + math.prod(d // crop for d in select_best_resolution(size, pins))
+            packed = image_features.pack_image_features(
+                torch.zeros(crops, pps * pps, 2), size, image_newline=torch.zeros(2), image_aspect_ratio=mode,
+                image_grid_pinpoints=pins, crop_image_size=crop, patches_per_side=pps)
+            assert num_image_tokens(size, mode, pins, crop, pps) == packed.shape[0], (mode, size)

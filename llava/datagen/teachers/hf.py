@@ -5,6 +5,7 @@ A text-only causal LM (e.g. Qwen3-8B for the focus step) loads too; it then only
 """
 from __future__ import annotations
 
+import copy
 import logging
 
 from llava.datagen.teachers.base import Teacher, TeacherOptions
@@ -157,9 +158,10 @@ class HFTeacher(Teacher):
         batch = batch.to(self.model.device)
         if "pixel_values" in batch:
             batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
+        generation_config = copy.deepcopy(self.generation_config)
+        generation_config.max_new_tokens = max_new_tokens
         with torch.inference_mode():
-            output = self.model.generate(**batch, generation_config=self.generation_config,
-                                         max_new_tokens=max_new_tokens)
+            output = self.model.generate(**batch, generation_config=generation_config)
         new_tokens = output[:, batch["input_ids"].shape[1]:]
         return [strip_thinking(t) for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 

@@ -7,6 +7,7 @@ from transformers import Qwen2ForCausalLM, Qwen2Model
 from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
 from llava.model.language_models.configs import LlavaQwenConfig
+from llava.model.registration import register_model
 from llava.model.multimodal import LlavaMetaForCausalLM, LlavaMetaModel
 
 
@@ -26,3 +27,6 @@ class LlavaQwenForCausalLM(LlavaMetaForCausalLM, Qwen2ForCausalLM):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+
+
+register_model(LlavaQwenConfig, LlavaQwenForCausalLM)

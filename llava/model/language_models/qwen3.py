@@ -6,6 +6,7 @@ from transformers import Qwen3ForCausalLM, Qwen3Model
 from transformers.models.qwen3.modeling_qwen3 import Qwen3PreTrainedModel
 
 from llava.model.language_models.configs import LlavaQwen3Config
+from llava.model.registration import register_model
 from llava.model.multimodal import LlavaMetaForCausalLM, LlavaMetaModel
 
 
@@ -25,3 +26,6 @@ class LlavaQwen3ForCausalLM(LlavaMetaForCausalLM, Qwen3ForCausalLM):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+
+
+register_model(LlavaQwen3Config, LlavaQwen3ForCausalLM)

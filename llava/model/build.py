@@ -1,0 +1,140 @@
+"""Assemble a perception model from parts for training (LLM + vision tower + fresh projector).
+
+    model, tokenizer = build_perception_model("Qwen/Qwen3-0.6B", "google/siglip-so400m-patch14-384")
+
+To continue from an existing LLaVA checkpoint (next training stage, resume weights), use
+`llava.model.builder.load_pretrained_model(path, None, None, torch_dtype=...)` instead: it returns the
+same model class, with projector, newline and tower loaded from the checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from llava.image.anyres import parse_grid_pinpoints
+from llava.model.attention import choose_attn_implementation
+from llava.model.builder import resolve_dtype, resolve_model_folder
+from llava.model.language_models import llava_classes_for
+from llava.model.vision_towers import build_vision_tower
+
+logger = logging.getLogger(__name__)
+
+# LLaVA-OneVision SI/OV: every (i*384, j*384) for i, j in 1..6.
+ONEVISION_PINPOINTS = "(1x1),...,(6x6)"
+
+
+def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Path, *,
+                           projector_type: str = "mlp2x_gelu", image_aspect_ratio: str = "anyres_max_9",
+                           image_grid_pinpoints=ONEVISION_PINPOINTS, mm_patch_merge_type: str = "spatial_unpad",
+                           mm_vision_select_layer: int = -2, mm_vision_select_feature: str = "patch",
+                           torch_dtype="bfloat16", attn_implementation: str | None = None,
+                           tokenizer_model_max_length: int | None = None, tokenizer_padding_side: str = "right",
+                           mm_tunable_parts: str | None = None, mm_vision_tower_lr: float | None = None,
+                           mm_projector_lr: float | None = None, seed: int | None = None):
+    """Load an LLM checkpoint (Qwen3/Qwen2, chosen by config.model_type) and a vision tower (SigLIP /
+    CLIP / open_clip, see `llava.model.vision_towers`), and add a freshly initialised projector
+    and image_newline. Returns (model, tokenizer); `model.get_vision_tower().image_processor` is
+    the image processor.
+
+    image_grid_pinpoints: list of [w, h], or LLaVA's range string "(1x1),...,(6x6)" in units of the
+        tower's image size (expanded here, so the saved config holds explicit pixel sizes).
+    Every other keyword becomes the config key of the same name (saved in config.json).
+    """
+    import json
+
+    from transformers import AutoTokenizer
+
+    dtype = resolve_dtype(torch_dtype)
+    attn = choose_attn_implementation(attn_implementation)
+    folder = resolve_model_folder(llm_name_or_path)
+    config_dict = json.loads((folder / "config.json").read_text())
+    if config_dict.get("mm_vision_tower"):
+        raise ValueError(f"{folder} is already a LLaVA checkpoint; load it with load_pretrained_model instead")
+    config_class, model_class = llava_classes_for(config_dict, str(folder / "config.json"))
+
+    tower = build_vision_tower(str(vision_tower), load_weights=True, attn_implementation=attn,
+                               select_layer=mm_vision_select_layer, select_feature=mm_vision_select_feature)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    config_dict.pop("model_type", None)
+    config = config_class.from_dict(config_dict)
+    mm = {
+        "mm_vision_tower": str(vision_tower),
+        "vision_config": tower.config_dict(),
+        "mm_hidden_size": tower.hidden_size,
+        "mm_projector_type": projector_type,
+        "mm_vision_select_layer": mm_vision_select_layer,
+        "mm_vision_select_feature": mm_vision_select_feature,
+        "mm_patch_merge_type": mm_patch_merge_type,
+        "image_aspect_ratio": image_aspect_ratio,
+        "image_grid_pinpoints": [list(p) for p in parse_grid_pinpoints(image_grid_pinpoints, tower.image_size)],
+        "mm_newline_position": "grid",
+        "mm_spatial_pool_mode": "bilinear",
+        "mm_tunable_parts": mm_tunable_parts,
+        "mm_vision_tower_lr": mm_vision_tower_lr,
+        "mm_projector_lr": mm_projector_lr,
+        "mm_use_im_start_end": False,
+        "mm_use_im_patch_token": False,
+        "tokenizer_padding_side": tokenizer_padding_side,
+        "tokenizer_model_max_length": tokenizer_model_max_length or tokenizer.model_max_length,
+    }
+    for key, value in mm.items():
+        setattr(config, key, value)
+
+    # The LLM weights load from the checkpoint; tower, projector and newline are reported missing
+    # by transformers and are filled right below.
+    with quiet_transformers():
+        model, info = model_class.from_pretrained(str(folder), config=config, dtype=dtype,
+                                                  attn_implementation=attn, output_loading_info=True)
+    unexpected_missing = [k for k in info.get("missing_keys", [])
+                          if not k.startswith(("model.vision_tower.", "model.mm_projector.", "model.image_newline"))]
+    if unexpected_missing:
+        raise ValueError(f"LLM checkpoint {folder} lacks weights {unexpected_missing[:5]}")
+    inner = model.get_model()
+    inner.vision_tower.load_state_dict(tower.state_dict())
+    inner.vision_tower.is_loaded = True
+    inner.vision_tower.image_processor = tower.image_processor
+    reset_projector_and_newline(model, seed=seed)
+    model.to(dtype=dtype if isinstance(dtype, torch.dtype) else None)
+    if tokenizer.pad_token is None:
+        logger.warning("tokenizer of %s has no pad token; using the eos token for padding", folder)
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Hide transformers' load report (it lists the expected 'missing' tower/projector keys)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+@torch.no_grad()
+def reset_projector_and_newline(model, seed: int | None = None) -> None:
+    """Fresh projector (PyTorch's default Linear init, as LLaVA) and image_newline ~ N(0, 1/H)."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    inner = model.get_model()
+    for module in inner.mm_projector.modules():
+        if isinstance(module, nn.Linear):
+            bound = 1.0 / math.sqrt(module.in_features)
+            weight = torch.empty(module.weight.shape).uniform_(-bound, bound, generator=generator) \
+                if generator is not None else None
+            if weight is None:
+                module.reset_parameters()
+            else:
+                module.weight.copy_(weight)
+                module.bias.copy_(torch.empty(module.bias.shape).uniform_(-bound, bound, generator=generator))
+    newline = getattr(inner, "image_newline", None)
+    if newline is not None:
+        hidden = newline.shape[0]
+        newline.copy_(torch.randn(hidden, generator=generator) / math.sqrt(hidden))

@@ -1,0 +1,173 @@
+"""Model side of a training run: tokenizer, build-or-load, LoRA, trainable parts, saving extras.
+
+Kept apart from `train.py` so the entry point reads as a recipe and the model calls live in one
+place. Building goes through `from_pretrained` (inside `llava.model`), which honours ZeRO-3's
+partitioned initialisation when the Trainer's DeepSpeed config is active.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from llava.data.lengths import ImageTokenSpec
+from llava.image.anyres import parse_grid_pinpoints
+from llava.train.parts import set_trainable_parts
+
+logger = logging.getLogger(__name__)
+
+
+def _dtype(training_args) -> torch.dtype:
+    if training_args.bf16:
+        return torch.bfloat16
+    if training_args.fp16:
+        return torch.float16
+    return torch.float32
+
+
+def load_tokenizer(source, model_max_length: int):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(source.path, model_max_length=model_max_length, padding_side="right")
+    if tok.pad_token_id is None:
+        # Qwen tokenizers have <|endoftext|> for padding; anything else falls back to EOS.
+        pad = "<|endoftext|>" if "<|endoftext|>" in tok.get_vocab() else tok.eos_token
+        tok.pad_token = pad
+    return tok
+
+
+def build_model(model_args, training_args, source):
+    """(model, image_processor): a fresh perception model on an LLM, or a previous stage's checkpoint."""
+    from llava.model.attention import choose_attn_implementation
+
+    attn = choose_attn_implementation(model_args.attn_implementation)
+    dtype = _dtype(training_args)
+    if source.is_llava:
+        from llava.model.builder import load_pretrained_model
+
+        overrides = {"image_aspect_ratio": model_args.image_aspect_ratio}
+        _, model, image_processor, _ = load_pretrained_model(source.path, None, None, device_map=None,
+                                                             torch_dtype=dtype, attn_implementation=attn,
+                                                             overwrite_config=overrides)
+        tower = model.get_vision_tower()
+        model.config.image_grid_pinpoints = _pinpoints(model_args.image_grid_pinpoints, tower.image_size)
+        if model_args.mm_patch_merge_type != getattr(model.config, "mm_patch_merge_type", None):
+            logger.warning("keeping the checkpoint's mm_patch_merge_type=%s (--mm_patch_merge_type %s is ignored "
+                           "when continuing: it decides which weights exist)",
+                           model.config.mm_patch_merge_type, model_args.mm_patch_merge_type)
+        logger.info("continuing from LLaVA checkpoint %s", source.path)
+    else:
+        from llava.model.build import build_perception_model
+
+        model = build_perception_model(
+            source.path, model_args.vision_tower, projector_type=model_args.mm_projector_type,
+            image_aspect_ratio=model_args.image_aspect_ratio, image_grid_pinpoints=model_args.image_grid_pinpoints,
+            mm_patch_merge_type=model_args.mm_patch_merge_type,
+            mm_vision_select_layer=model_args.mm_vision_select_layer,
+            mm_vision_select_feature=model_args.mm_vision_select_feature,
+            attn_implementation=attn, torch_dtype=dtype)
+        image_processor = model.get_vision_tower().image_processor
+        tower = model.get_vision_tower()
+        model.config.image_grid_pinpoints = _pinpoints(model_args.image_grid_pinpoints, tower.image_size)
+        logger.info("new perception model: LLM %s + vision tower %s + fresh %s projector", source.path,
+                    model_args.vision_tower, model_args.mm_projector_type)
+    return model, image_processor
+
+
+def _pinpoints(value, crop_size: int) -> list[list[int]]:
+    """Store pinpoints as an explicit [[w, h], ...] list (the released checkpoints' form)."""
+    return [list(p) for p in parse_grid_pinpoints(value, crop_size)]
+
+
+def configure_training(model, model_args, training_args):
+    """Record the stage settings in the config, add LoRA, choose trainable parts, checkpointing."""
+    cfg = model.config
+    cfg.use_cache = False
+    cfg.mm_tunable_parts = model_args.mm_tunable_parts
+    cfg.mm_vision_tower_lr = training_args.mm_vision_tower_lr
+    cfg.mm_projector_lr = training_args.mm_projector_lr
+    cfg.tokenizer_model_max_length = training_args.model_max_length
+    cfg.tokenizer_padding_side = "right"
+    if training_args.gradient_checkpointing:
+        if training_args.gradient_checkpointing_kwargs is None:
+            training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+        model.enable_input_require_grads()
+    if model_args.lora_enable:
+        model = _add_lora(model, model_args)
+    set_trainable_parts(model, model_args.tunable_parts(), lora=model_args.lora_enable)
+    return model
+
+
+def _add_lora(model, model_args):
+    """LoRA on the language model's linear layers only (named exactly, never the vision tower)."""
+    from peft import LoraConfig, get_peft_model
+
+    from llava.train.parts import LLM, part_of_parameters
+
+    wanted = {m.strip() for m in model_args.lora_target_modules.split(",") if m.strip()}
+    which = part_of_parameters(model)
+    targets = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in wanted \
+                and which[id(module.weight)] == LLM and name != "lm_head":
+            targets.append(name)
+    if not targets:
+        raise ValueError(f"--lora_target_modules {model_args.lora_target_modules!r} matches no language-model layer")
+    config = LoraConfig(r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
+                        target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    logger.info("LoRA r=%d alpha=%d on %d language-model layers (merged into the weights when saving)",
+                model_args.lora_r, model_args.lora_alpha, len(targets))
+    return get_peft_model(model, config)
+
+
+def core_model(model):
+    """The LLaVA model under a PEFT wrapper."""
+    try:
+        from peft import PeftModel
+
+        if isinstance(model, PeftModel):
+            return model.base_model.model
+    except ImportError:
+        pass
+    return model
+
+
+def image_token_spec(model) -> ImageTokenSpec:
+    cfg = core_model(model).config
+    tower = core_model(model).get_vision_tower()
+    return ImageTokenSpec(cfg.image_aspect_ratio, cfg.image_grid_pinpoints, tower.image_size,
+                          tower.num_patches_per_side, getattr(cfg, "mm_patch_merge_type", "spatial_unpad"))
+
+
+def use_packing(setting: str, model) -> bool:
+    """Packing needs the model to rebuild per-sample positions after splicing images, and an
+    attention that honours them (flash-attn varlen on GPU; transformers' packed masks otherwise)."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"--packing {setting!r}: use auto, on or off")
+    supported = bool(getattr(core_model(model), "supports_packed_sequences", False))
+    attn = getattr(core_model(model).config, "_attn_implementation", None)
+    if setting == "on" and not supported:
+        raise ValueError("--packing on: this model class does not support packed sequences; use --packing off")
+    packing = setting == "on" or (setting == "auto" and supported and attn == "flash_attention_2")
+    logger.info("packing: %s (setting %s, attention %s)", "on" if packing else "off", setting, attn)
+    return packing
+
+
+def extras_saver(model, tokenizer, image_processor):
+    """Writes config, generation config, tokenizer and image processor next to the weights."""
+
+    def save(output_dir: str) -> None:
+        core = core_model(model)
+        out = Path(output_dir)
+        core.config.architectures = [type(core).__name__]
+        use_cache, core.config.use_cache = core.config.use_cache, True  # off only while training
+        core.config.save_pretrained(out)
+        core.config.use_cache = use_cache
+        if getattr(core, "generation_config", None) is not None:
+            core.generation_config.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        if image_processor is not None and hasattr(image_processor, "save_pretrained"):
+            image_processor.save_pretrained(out)
+
+    return save

@@ -1,0 +1,213 @@
+"""`llava-train`: one training stage of the perception model (S0 projector pretraining to
+visual extraction tuning), single process or DeepSpeed ZeRO-3 under torchrun.
+
+Reads top to bottom: parse and check arguments (fast, before anything heavy), set up the
+distributed backend, load the data mixture, build or load the model, choose trainable parts,
+train (or resume), save a complete LLaVA-NeXT-layout checkpoint, report skipped samples, shut down.
+See scripts/zero3/*.sh for the stage commands.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("llava.train")
+
+
+def _setup_logging() -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [rank{rank}] %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout, force=True)
+    import transformers
+
+    if rank == 0:
+        transformers.utils.logging.set_verbosity_info()
+    else:
+        transformers.utils.logging.set_verbosity_warning()
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _cpu_defaults(argv: list[str]) -> list[str]:
+    """Without CUDA: `--use_cpu` keeps accelerate's process count right under DeepSpeed (REFERENCE 10)."""
+    import torch
+
+    if not torch.cuda.is_available() and _flag_value(argv, "--use_cpu") is None and "--use_cpu" not in argv:
+        argv = argv + ["--use_cpu", "True"]
+    return argv
+
+
+def parse_args(argv: list[str]):
+    from transformers import HfArgumentParser
+
+    from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments
+    from llava.train.deepspeed_config import load_deepspeed_config
+
+    ds = _flag_value(argv, "--deepspeed")
+    if ds:
+        load_deepspeed_config(ds)  # fail fast on a missing file or an optimizer/scheduler block
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=_cpu_defaults(argv))
+    training_args.remove_unused_columns = False  # our items carry images and bookkeeping
+    if training_args.run_name is None or training_args.run_name == training_args.output_dir:
+        training_args.run_name = Path(training_args.output_dir).name
+    return model_args, data_args, training_args
+
+
+def preflight(model_args, data_args, training_args):
+    """Every cheap check, before the distributed backend and the model: seconds, not minutes."""
+    from llava.conversation import conv_templates
+    from llava.data.mixture import check_specs, read_specs
+    from llava.train.model_source import inspect_model_source
+
+    source = inspect_model_source(model_args.model_name_or_path)
+    if not source.is_llava:
+        from llava.model.vision_towers import resolve_vision_tower
+
+        try:
+            resolve_vision_tower(model_args.vision_tower)
+        except (ValueError, FileNotFoundError) as e:
+            raise FileNotFoundError(f"--vision_tower {model_args.vision_tower}: {e}") from None
+    specs, _ = read_specs(data_args.data_path, data_args.image_folder)
+    check_specs(specs)
+    if data_args.conv_template not in conv_templates:
+        raise ValueError(f"--conv_template {data_args.conv_template!r}: use one of {sorted(conv_templates)}")
+    model_args.tunable_parts()
+    logger.info("model: %s (%s); data: %s (%d dataset(s))", source.path, source.kind, data_args.data_path, len(specs))
+    return source
+
+
+def init_distributed(training_args) -> None:
+    """On CPU, DeepSpeed needs the gloo process group before the model is built (REFERENCE 10)."""
+    import torch
+    import torch.distributed as dist
+
+    if training_args.deepspeed:
+        import deepspeed
+
+        # Also when accelerate already made the torch process group: DeepSpeed's own comm layer
+        # must know it, or zero.Init sees world size 1.
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    elif int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def resolve_resume(training_args) -> str | None:
+    """`--resume_from_checkpoint auto|latest` -> the newest checkpoint-N in output_dir (or None)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    r = training_args.resume_from_checkpoint
+    if r in ("auto", "latest"):
+        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
+        logger.info("resume: %s", last or "no checkpoint found, starting fresh")
+        return last
+    if r and not os.path.isdir(r):
+        raise FileNotFoundError(f"--resume_from_checkpoint {r}: the folder does not exist")
+    return r
+
+
+def run(model_args, data_args, training_args, source) -> dict:
+    import torch
+    from transformers import set_seed
+
+    from llava.data.collator import SupervisedCollator
+    from llava.data.dataset import SupervisedDataset
+    from llava.data.lengths import mixture_lengths
+    from llava.data.mixture import load_mixture
+    from llava.train import model_setup
+    from llava.train.callbacks import MixtureLoggingCallback
+    from llava.train.trainer import LLaVATrainer
+
+    set_seed(training_args.seed)
+    resume = resolve_resume(training_args)
+    tokenizer = model_setup.load_tokenizer(source, training_args.model_max_length)
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    mixture = load_mixture(data_args.data_path, data_args.image_folder, seed=seed,
+                           check_images=data_args.check_image_files, max_bad_fraction=data_args.max_bad_fraction)
+
+    model, image_processor = model_setup.build_model(model_args, training_args, source)
+    model = model_setup.configure_training(model, model_args, training_args)
+    image_spec = model_setup.image_token_spec(model)
+    packing = model_setup.use_packing(data_args.packing, model)
+
+    with training_args.main_process_first(desc="sample lengths"):
+        lengths, has_image = (mixture_lengths(mixture, tokenizer, data_args.conv_template, image_spec,
+                                              data_args.length_cache_dir)
+                              if data_args.group_by_modality_length else (None, None))
+    dataset = SupervisedDataset(mixture, tokenizer, image_processor, image_spec, data_args.conv_template,
+                                training_args.model_max_length, lengths, has_image)
+    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, model_max_length=training_args.model_max_length,
+                                  packing=packing)
+    trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+                           processing_class=tokenizer, lengths=lengths, has_image=has_image,
+                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor))
+    trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    skipped = trainer.finish_report()
+    for record in mixture.bad.records:
+        skipped.add(record)
+    if training_args.should_save:
+        path = skipped.write_report(training_args.output_dir)
+        logger.info("skipped-samples report: %s (%d sample(s))", path, len(skipped))
+        MixtureLoggingCallback.log_final(skipped.summary())
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return {"output_dir": training_args.output_dir, "skipped": len(skipped),
+            "log_history": trainer.state.log_history}
+
+
+def shutdown() -> None:
+    """Flush W&B and leave the process group cleanly (avoids rare aborts at interpreter exit)."""
+    import torch.distributed as dist
+
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except ImportError:
+        pass
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    for h in logging.getLogger().handlers:
+        h.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (`llava-train`). Launched by torchrun, the process exits hard after a
+    clean shutdown: a rare abort at interpreter exit was seen otherwise (REFERENCE section 10)."""
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _setup_logging()
+    try:
+        model_args, data_args, training_args = parse_args(argv)
+        source = preflight(model_args, data_args, training_args)
+    except (ValueError, FileNotFoundError) as e:
+        logger.error("%s", e)
+        print(f"llava-train: error: {e}", file=sys.stderr)
+        return 2
+    init_distributed(training_args)
+    run(model_args, data_args, training_args, source)
+    shutdown()
+    if from_command_line and "LOCAL_RANK" in os.environ:
+        os._exit(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
