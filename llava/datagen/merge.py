@@ -82,13 +82,14 @@ class MergeReport:
     written: dict[str, int] = field(default_factory=dict)
     sanitized: int = 0
     outputs: list[str] = field(default_factory=list)
+    inputs: str = ""
 
     @property
     def complete(self) -> bool:
         return not any(self.missing.values()) and not any(self.duplicates.values())
 
     def lines(self) -> list[str]:
-        lines = [f"{self.num_items} input items"]
+        lines = [f"{self.num_items} input items" + (f" ({self.inputs})" if self.inputs else "")]
         for step in MERGED_STEPS:
             missing, dups = self.missing.get(step, []), self.duplicates.get(step, [])
             lines.append(f"{step}: {len(missing)} missing, {len(dups)} recorded more than once, "
@@ -149,6 +150,13 @@ def merge(out_dir: str | Path, final_dir: str | Path | None = None, output_forma
             raise StoreError(f"shards of {out_dir} ran the {step} step with different settings (keys {sorted(map(str, keys))}); "
                              f"rerun the odd shards with the same settings")
     report = MergeReport(shards.num_items)
+    input_report = Path(out_dir) / "input_report.json"
+    if input_report.exists():
+        counts = json.loads(input_report.read_text(encoding="utf-8"))
+        report.inputs = (f"from {sum(counts['samples'].values())} samples; skipped "
+                         f"{sum(counts['skipped_no_image'].values())} without an image, "
+                         f"{sum(counts['skipped_multi_image'].values())} multi-image, {counts['num_errors']} malformed: "
+                         f"see {input_report}")
     records = {step: _collect(shards, step, report) for step in MERGED_STEPS}
     if not report.complete and not allow_incomplete:
         raise MergeIncomplete(report)

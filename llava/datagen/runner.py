@@ -5,8 +5,10 @@ import hashlib
 import json
 import logging
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -14,7 +16,7 @@ from llava.datagen import steps as S
 from llava.datagen.images import DEFAULT_IMAGE_SIZE, load_teacher_image
 from llava.datagen.sharding import shard_indices
 from llava.datagen.sources import DatasetSpec, InputReport, Item, items_fingerprint
-from llava.datagen.store import FORMAT, ShardStore, StoreError, write_json_atomic
+from llava.datagen.store import FORMAT, ShardStore, StoreError, parse_shard_dir, write_json_atomic
 from llava.datagen.teachers import Teacher, TeacherOptions, build_teacher, teacher_class
 from llava.prompts import PromptSet
 
@@ -63,10 +65,12 @@ class StepSummary:
     written: int = 0
     errors: int = 0
     waiting: int = 0
+    seconds: float = 0.0
     error_examples: list = field(default_factory=list)
 
     def line(self) -> str:
-        text = (f"{self.step}: {self.done_before + self.written}/{self.total} done ({self.written} new), "
+        rate = f" in {self.seconds:.1f} s ({self.written / self.seconds:.2f} items/s)" if self.seconds else ""
+        text = (f"{self.step}: {self.done_before + self.written}/{self.total} done ({self.written} new{rate}), "
                 f"{self.errors} error records")
         if self.waiting:
             text += f", {self.waiting} waiting for statements (run --steps statements first)"
@@ -149,6 +153,7 @@ def _load_images(executor, chunk: list[Item], folders: dict[str, object], size: 
 def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: TeacherSpec, pool: _TeacherPool,
              prompts: PromptSet, folders: dict[str, object], config: RunConfig) -> StepSummary:
     summary = StepSummary(step, len(shard_items))
+    started = time.perf_counter()
     if config.retry_errors:
         dropped = store.drop_errors(step)
         if dropped:
@@ -254,6 +259,7 @@ def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: Teache
         bar.close()
         if executor:
             executor.shutdown(cancel_futures=True)
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
@@ -275,6 +281,11 @@ def run_shard(items: list[Item], input_report: InputReport, datasets: list[Datas
               num_shards: int, teacher: TeacherSpec, focus_teacher: TeacherSpec | None, prompts: PromptSet,
               config: RunConfig) -> list[StepSummary]:
     """Generate every requested step for the items of one shard; returns a summary per step."""
+    layouts = sorted({n for _, n in filter(None, (parse_shard_dir(d.name) for d in Path(out_dir).glob("shard-*")))})
+    if layouts and layouts != [num_shards]:
+        raise StoreError(f"{out_dir} already holds shards of a run with --num-shards {layouts[0]}; the same items in "
+                         f"another layout would be generated twice. Keep --num-shards {layouts[0]} or use a new "
+                         f"--output-dir")
     store = ShardStore(out_dir, shard_id, num_shards)
     store.lock()
     try:

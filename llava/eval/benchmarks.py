@@ -176,6 +176,16 @@ def _rows_from_datasets(kind: str, data: str | None, split: str | None):
                             "folder, or a parquet/arrow/json file)")
 
 
+def _undecoded_images(ds):
+    """Keep images as encoded bytes until a stage needs them (1500 decoded MMStar images are GBs)."""
+    import datasets
+
+    feature = ds.features.get("image") if hasattr(ds, "features") else None
+    if isinstance(feature, datasets.Image) and feature.decode:
+        return ds.cast_column("image", datasets.Image(decode=False))
+    return ds
+
+
 def load_benchmark(kind: str, data: str | None = None, split: str | None = None,
                    limit: int | None = None, categories: list[str] | None = None) -> Benchmark:
     """Load ``mmstar``/``vmcbench`` (hub or local copy) or ``jsonl`` (the generic format)."""
@@ -200,6 +210,7 @@ def load_benchmark(kind: str, data: str | None = None, split: str | None = None,
         name = path.stem
     else:
         rows, base_dir = _rows_from_datasets(kind, data, split)
+        rows = _undecoded_images(rows)
         name = kind
     questions = []
     for pos, row in enumerate(rows):

@@ -101,7 +101,8 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
     from huggingface_hub import HfApi
 
     api = HfApi()
-    api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)
+    # private=None (not False) when --private is absent: an organisation's "private by default" still applies.
+    api.create_repo(repo_id, private=True if private else None, repo_type="model", exist_ok=True)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
     logger.info("Uploading %d files (%s) to %s@%s", len(plan.files), _human(plan.total_bytes), repo_id,
@@ -119,20 +120,19 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
 def push_to_hub_after_training(output_dir: str | Path, repo_id: str, *, private: bool = False,
                                revision: str | None = None, commit_message: str | None = None,
                                export_dir: str | Path | None = None, eval_report: str | Path | None = None,
-                               dry_run: bool = False):
-    """Export a finished training run (native + LLaVA-NeXT layouts, model card) and push it.
+                               layout: str = "hf", dry_run: bool = False):
+    """Export a finished training run and push one layout of it; call on the main process only.
 
-    Meant to be called by rank 0 at the end of `llava-train` when `--push_to_hub_repo` is set. The
-    LLaVA-NeXT layout is pushed (it is what this project and lmms-eval load); the transformers-native
-    folder is pushed to the `<revision or main>` of `<repo_id>-hf`.
+    Both layouts are written under `export_dir` (default `<output_dir>/export`: `hf/`, `llava-next/`);
+    `layout` ("hf": transformers-native, or "llava") is uploaded to `repo_id`. Returns the
+    `UploadPlan` on `dry_run`, else the `CommitInfo`.
     """
     from llava.export.pipeline import export
 
     output_dir = Path(output_dir)
     export_dir = Path(export_dir) if export_dir else output_dir / "export"
-    result = export(output_dir, export_dir, formats=("llava", "hf"), eval_report=eval_report)
-    plans = [push_folder(result["llava"], repo_id, revision=revision, private=private,
-                         commit_message=commit_message, dry_run=dry_run)]
-    plans.append(push_folder(result["hf"], f"{repo_id}-hf", revision=revision, private=private,
-                             commit_message=commit_message, dry_run=dry_run))
-    return plans
+    written = export(output_dir, export_dir, formats=("hf", "llava"), eval_report=eval_report, repo_id=repo_id,
+                     overwrite=True)
+    return push_folder(written[layout], repo_id, revision=revision, private=private,
+                       commit_message=commit_message or f"Upload {output_dir.name} (end of training)",
+                       dry_run=dry_run)

@@ -15,9 +15,14 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PAPER_URL = "https://arxiv.org/abs/2511.17487"
 
 
+_FILE_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".parquet", ".arrow", ".csv", ".tsv", ".txt"}
+
+
 def is_hub_id(name: str | None) -> bool:
-    """True for 'org/name' strings that are not paths on this machine (local paths break Hub metadata)."""
-    return bool(name) and bool(_HUB_ID.match(name)) and not Path(name).exists()
+    """True for 'org/name' strings that are not paths on this machine or data files (those would
+    break the Hub metadata)."""
+    return (bool(name) and bool(_HUB_ID.match(name)) and not Path(name).exists()
+            and Path(name).suffix.lower() not in _FILE_SUFFIXES)
 
 
 def load_eval_report(path: str | Path) -> dict:

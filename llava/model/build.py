@@ -20,7 +20,7 @@ from llava.image.anyres import parse_grid_pinpoints
 from llava.model.attention import choose_attn_implementation
 from llava.model.builder import resolve_dtype, resolve_model_folder
 from llava.model.language_models import llava_classes_for
-from llava.model.vision_towers import build_vision_tower
+from llava.model.vision_towers import _weights_folder, build_vision_tower, tower_module_config
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +57,23 @@ def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Pat
         raise ValueError(f"{folder} is already a LLaVA checkpoint; load it with load_pretrained_model instead")
     config_class, model_class = llava_classes_for(config_dict, str(folder / "config.json"))
 
-    tower = build_vision_tower(str(vision_tower), load_weights=True, attn_implementation=attn,
-                               select_layer=mm_vision_select_layer, select_feature=mm_vision_select_feature)
+    vision_config = tower_module_config(str(vision_tower))
+    if vision_config is None:  # open_clip: build once to learn its shape
+        vision_config = build_vision_tower(str(vision_tower), load_weights=False).config_dict()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     config_dict.pop("model_type", None)
     config = config_class.from_dict(config_dict)
     mm = {
         "mm_vision_tower": str(vision_tower),
-        "vision_config": tower.config_dict(),
-        "mm_hidden_size": tower.hidden_size,
+        "vision_config": vision_config,
+        "mm_hidden_size": vision_config["hidden_size"],
         "mm_projector_type": projector_type,
         "mm_vision_select_layer": mm_vision_select_layer,
         "mm_vision_select_feature": mm_vision_select_feature,
         "mm_patch_merge_type": mm_patch_merge_type,
         "image_aspect_ratio": image_aspect_ratio,
-        "image_grid_pinpoints": [list(p) for p in parse_grid_pinpoints(image_grid_pinpoints, tower.image_size)],
+        "image_grid_pinpoints": [list(p) for p in parse_grid_pinpoints(image_grid_pinpoints,
+                                                                       vision_config["image_size"])],
         "mm_newline_position": "grid",
         "mm_spatial_pool_mode": "bilinear",
         "mm_tunable_parts": mm_tunable_parts,
@@ -80,13 +82,13 @@ def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Pat
         "mm_use_im_start_end": False,
         "mm_use_im_patch_token": False,
         "tokenizer_padding_side": tokenizer_padding_side,
-        "tokenizer_model_max_length": tokenizer_model_max_length or tokenizer.model_max_length,
+        "tokenizer_model_max_length": tokenizer_model_max_length or _tokenizer_limit(tokenizer),
     }
     for key, value in mm.items():
         setattr(config, key, value)
 
     # The LLM weights load from the checkpoint; tower, projector and newline are reported missing
-    # by transformers and are filled right below.
+    # by transformers and are filled right below (ZeRO-3 aware: the model may be partitioned).
     with quiet_transformers():
         model, info = model_class.from_pretrained(str(folder), config=config, dtype=dtype,
                                                   attn_implementation=attn, output_loading_info=True)
@@ -94,16 +96,23 @@ def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Pat
                           if not k.startswith(("model.vision_tower.", "model.mm_projector.", "model.image_newline"))]
     if unexpected_missing:
         raise ValueError(f"LLM checkpoint {folder} lacks weights {unexpected_missing[:5]}")
-    inner = model.get_model()
-    inner.vision_tower.load_state_dict(tower.state_dict())
-    inner.vision_tower.is_loaded = True
-    inner.vision_tower.image_processor = tower.image_processor
+    tower = model.get_vision_tower()
+    if tower.kind == "open_clip":
+        tower.load_pretrained_weights()
+    else:
+        local = Path(str(vision_tower)).expanduser()
+        tower.load_pretrained_weights(_weights_folder(str(vision_tower), local if local.is_dir() else None))
     reset_projector_and_newline(model, seed=seed)
-    model.to(dtype=dtype if isinstance(dtype, torch.dtype) else None)
     if tokenizer.pad_token is None:
         logger.warning("tokenizer of %s has no pad token; using the eos token for padding", folder)
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _tokenizer_limit(tokenizer) -> int | None:
+    """The tokenizer's model_max_length, unless it is transformers' 'no limit' placeholder."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if limit and limit < 1_000_000 else None
 
 
 @contextlib.contextmanager
@@ -121,20 +130,41 @@ def quiet_transformers():
 
 @torch.no_grad()
 def reset_projector_and_newline(model, seed: int | None = None) -> None:
-    """Fresh projector (PyTorch's default Linear init, as LLaVA) and image_newline ~ N(0, 1/H)."""
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    """Fresh projector (PyTorch's default Linear init, as LLaVA) and image_newline ~ N(0, 1/H).
+
+    With a seed the values are reproducible; under ZeRO-3 the parameters are gathered, written on
+    rank 0 and re-partitioned.
+    """
+    from llava.model.weights import load_into
+
+    generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
     inner = model.get_model()
-    for module in inner.mm_projector.modules():
+    fresh = {}
+    for name, module in inner.mm_projector.named_modules():
         if isinstance(module, nn.Linear):
             bound = 1.0 / math.sqrt(module.in_features)
-            weight = torch.empty(module.weight.shape).uniform_(-bound, bound, generator=generator) \
-                if generator is not None else None
-            if weight is None:
-                module.reset_parameters()
-            else:
-                module.weight.copy_(weight)
-                module.bias.copy_(torch.empty(module.bias.shape).uniform_(-bound, bound, generator=generator))
-    newline = getattr(inner, "image_newline", None)
-    if newline is not None:
-        hidden = newline.shape[0]
-        newline.copy_(torch.randn(hidden, generator=generator) / math.sqrt(hidden))
+            prefix = f"{name}." if name else ""
+            fresh[prefix + "weight"] = torch.empty(module.out_features, module.in_features).uniform_(
+                -bound, bound, generator=generator)
+            if module.bias is not None:
+                fresh[prefix + "bias"] = torch.empty(module.out_features).uniform_(-bound, bound, generator=generator)
+    if fresh:
+        dtype = next(inner.mm_projector.parameters()).dtype
+        load_into(inner.mm_projector, {k: v.to(dtype) for k, v in fresh.items()})
+    if getattr(inner, "image_newline", None) is not None:
+        hidden = model.config.hidden_size
+        _set_parameter(inner, "image_newline", torch.randn(hidden, generator=generator) / math.sqrt(hidden))
+
+
+def _set_parameter(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    from llava.model.weights import zero3_enabled
+
+    param = getattr(module, name)
+    if zero3_enabled():
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters([param], modifier_rank=0):
+            if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+                param.copy_(value.to(param.dtype))
+    else:
+        param.copy_(value.to(param.dtype))

@@ -41,3 +41,29 @@ def load_state_dict(folder: str | Path) -> dict[str, torch.Tensor]:
         else:
             state.update(torch.load(path, map_location="cpu", weights_only=True))
     return state
+
+
+def zero3_enabled() -> bool:
+    try:
+        from transformers.integrations import is_deepspeed_zero3_enabled
+    except ImportError:
+        return False
+    return is_deepspeed_zero3_enabled()
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], ignore_missing: tuple[str, ...] = ()) -> None:
+    """`module.load_state_dict(state)` that also works when ZeRO-3 has partitioned the parameters
+    (gathers them, rank 0 writes, DeepSpeed re-partitions). Raises on missing/unexpected keys."""
+    expected = set(module.state_dict().keys())
+    missing = sorted(k for k in expected - state.keys() if not k.endswith(ignore_missing or ("\0",)))
+    unexpected = sorted(state.keys() - expected)
+    if missing or unexpected:
+        raise ValueError(f"weights do not fit the module: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if zero3_enabled():
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=0):
+            if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+                module.load_state_dict(state, strict=False)
+    else:
+        module.load_state_dict(state, strict=False)

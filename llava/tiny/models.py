@@ -137,7 +137,8 @@ def build_tiny_llava_model(vision_tower: str | Path, llm: str = "qwen3", *,
     torch.manual_seed(seed)
     base = tiny_qwen3_config(**llm_kwargs) if llm == "qwen3" else tiny_qwen2_config(**llm_kwargs)
     config_class = LlavaQwen3Config if llm == "qwen3" else LlavaQwenConfig
-    config = config_class.from_dict({**base.to_dict(), **tiny_mm_config(
+    base_dict = {k: v for k, v in base.to_dict().items() if k != "model_type"}
+    config = config_class.from_dict({**base_dict, **tiny_mm_config(
         vision_tower, image_aspect_ratio=image_aspect_ratio, image_grid_pinpoints=image_grid_pinpoints,
         projector_type=projector_type, mm_patch_merge_type=mm_patch_merge_type,
         tokenizer_model_max_length=tokenizer_model_max_length)})

@@ -60,13 +60,13 @@ def build_model(model_args, training_args, source):
     else:
         from llava.model.build import build_perception_model
 
-        model = build_perception_model(
+        model, _ = build_perception_model(
             source.path, model_args.vision_tower, projector_type=model_args.mm_projector_type,
             image_aspect_ratio=model_args.image_aspect_ratio, image_grid_pinpoints=model_args.image_grid_pinpoints,
             mm_patch_merge_type=model_args.mm_patch_merge_type,
             mm_vision_select_layer=model_args.mm_vision_select_layer,
             mm_vision_select_feature=model_args.mm_vision_select_feature,
-            attn_implementation=attn, torch_dtype=dtype)
+            attn_implementation=attn, torch_dtype=dtype, seed=training_args.seed)
         image_processor = model.get_vision_tower().image_processor
         tower = model.get_vision_tower()
         model.config.image_grid_pinpoints = _pinpoints(model_args.image_grid_pinpoints, tower.image_size)

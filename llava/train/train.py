@@ -125,7 +125,8 @@ def run(model_args, data_args, training_args, source) -> dict:
     from llava.data.lengths import mixture_lengths
     from llava.data.mixture import load_mixture
     from llava.train import model_setup
-    from llava.train.callbacks import MixtureLoggingCallback
+    from llava.train.callbacks import MixtureLoggingCallback, PartitionReportCallback
+    from llava.train.preemption import install_preemption_handler, was_preempted
     from llava.train.trainer import LLaVATrainer
 
     set_seed(training_args.seed)
@@ -152,7 +153,14 @@ def run(model_args, data_args, training_args, source) -> dict:
                            processing_class=tokenizer, lengths=lengths, has_image=has_image,
                            save_extras=model_setup.extras_saver(model, tokenizer, image_processor))
     trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
+    if training_args.deepspeed:
+        trainer.add_callback(PartitionReportCallback())
+    install_preemption_handler(trainer)
     trainer.train(resume_from_checkpoint=resume)
+    if was_preempted():
+        logger.warning("stopped by the preemption signal at step %d; checkpoint saved, resume with "
+                       "--resume_from_checkpoint auto", trainer.state.global_step)
+        return {"output_dir": training_args.output_dir, "preempted": True, "log_history": trainer.state.log_history}
     trainer.save_model(training_args.output_dir)
     trainer.save_state()
     skipped = trainer.finish_report()

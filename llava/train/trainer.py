@@ -100,15 +100,20 @@ class LLaVATrainer(Trainer):
         if not groups:
             raise ValueError("no trainable parameters: check --mm_tunable_parts")
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-        if self.is_deepspeed_enabled and offloads_optimizer(self.accelerator.state.deepspeed_plugin.deepspeed_config):
+        ds_config = self.accelerator.state.deepspeed_plugin.deepspeed_config if self.is_deepspeed_enabled else None
+        if ds_config is not None and offloads_optimizer(ds_config) and torch.cuda.is_available():
             from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-            # The optimizer state lives on the CPU: DeepSpeed's vectorised CPU Adam keeps the groups.
+            # Offloaded optimizer state lives on the CPU: DeepSpeed's vectorised CPU Adam, same groups.
             self.optimizer = DeepSpeedCPUAdam(groups, lr=self.args.learning_rate,
                                               betas=(self.args.adam_beta1, self.args.adam_beta2),
                                               eps=self.args.adam_epsilon, weight_decay=self.args.weight_decay,
                                               adamw_mode=True)
         else:
+            if ds_config is not None and offloads_optimizer(ds_config):
+                # CPU-only machine: every tensor is on the CPU already, torch's AdamW is the CPU
+                # optimizer (and needs no compiled op); tell DeepSpeed that is intended.
+                ds_config["zero_force_ds_cpu_optimizer"] = False
             optimizer_kwargs.pop("lr", None)
             self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
         for g in summary:

@@ -34,14 +34,21 @@ if [[ -z "${DATA_ROOT:-}" && -z "${DATA_CONFIG:-}" && -z "${DATA_PATH:-}" ]]; th
   TINY=1
   TINY_DIR="${TINY_DIR:-${TMPDIR:-/tmp}/llava_tiny_default}"
   llava_log "!!!!!!!!!! TINY EMBEDDED DEFAULT: neither DATA_ROOT nor DATA_CONFIG is set, so this trains a TINY RANDOM model on TINY SYNTHETIC data (assets in $TINY_DIR). This is a smoke test, NOT a real training run. Set DATA_ROOT (and MODEL) for real training. !!!!!!!!!!"
-  eval "$("$PYTHON" -m llava.train.tiny_assets "$TINY_DIR" 2>/dev/null)" \
-    || llava_die "could not build the tiny default assets in $TINY_DIR"
+  tiny_env="$("$PYTHON" -m llava.train.tiny_assets "$TINY_DIR" 2>/dev/null)" \
+    || llava_die "could not build the tiny default assets in $TINY_DIR (run: $PYTHON -m llava.train.tiny_assets $TINY_DIR)"
+  eval "$tiny_env"
 fi
 
 # --- hardware ---------------------------------------------------------------------------------
-HAS_CUDA="$("$PYTHON" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)"
+# nvidia-smi instead of importing torch: seconds saved on every launch.
+GPU_COUNT="$( (command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -c '^GPU') || true)"
+GPU_COUNT="${GPU_COUNT:-0}"
+if [[ -n "${CUDA_VISIBLE_DEVICES:-}" && "$GPU_COUNT" -gt 0 ]]; then
+  GPU_COUNT="$(awk -F, '{print NF}' <<<"$CUDA_VISIBLE_DEVICES")"
+fi
+HAS_CUDA=$([[ "$GPU_COUNT" -gt 0 ]] && echo 1 || echo 0)
 if [[ "$HAS_CUDA" == 1 ]]; then
-  DEFAULT_NPROC="$("$PYTHON" -c 'import torch; print(torch.cuda.device_count())')"
+  DEFAULT_NPROC="$GPU_COUNT"
   DEFAULT_PRECISION=bf16
   DEFAULT_WORKERS=4
 else

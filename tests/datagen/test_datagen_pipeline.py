@@ -18,6 +18,7 @@ DESCRIPTION_PROMPT = ("Your task is to describe the fine-grained content of the 
                       "\nAs part of your description, you should incorporate the following information about the "
                       "image.\n{statements}\nDescription:")
 NUM_IMAGES = 6  # plus one corrupt image
+pytestmark = pytest.mark.slow  # two tiny-teacher runs (~15 s idle, ~60 s on a busy 2-core machine)
 
 
 @pytest.fixture(scope="module")

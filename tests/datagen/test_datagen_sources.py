@@ -133,3 +133,21 @@ def test_shipped_source_list_loads(tmp_path, monkeypatch):
             Path(entry["image_folder"].replace("${DATA_ROOT}", str(tmp_path))).mkdir(parents=True, exist_ok=True)
         specs = load_dataset_list(config)
         assert len(specs) == len({s.name for s in specs}) >= 1
+
+
+def test_cli_reports_user_mistakes_without_a_traceback(tmp_path, capsys):
+    from datagen_helpers import run_cli
+
+    assert run_cli("run", "--datasets", tmp_path / "nope.yaml", "--output-dir", tmp_path / "o", "--backend",
+                   "scene") == 2
+    assert f"dataset list {tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
+    assert run_cli("status", "--output-dir", tmp_path / "nothing") == 2
+    assert "does not exist; pass the --output-dir of `llava-datagen run`" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli("merge", "--output-dir", tmp_path / "empty") == 2
+    assert "has no shard-XXXXX-of-YYYYY folders" in capsys.readouterr().err
+    listing = _dataset(tmp_path, [json.dumps({"id": "t", "conversations": _conv(("Hi", "Hello"))})])
+    assert run_cli("run", "--datasets", listing, "--output-dir", tmp_path / "o", "--backend", "scene") == 2
+    assert "no usable samples" in capsys.readouterr().err
+    assert run_cli("run", "--datasets", listing, "--output-dir", tmp_path / "o", "--prompts",
+                   tmp_path / "missing.yaml") == 2

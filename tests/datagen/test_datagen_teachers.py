@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -153,3 +154,23 @@ def test_teacher_interface_is_two_methods():
             return [p[::-1] for p in prompts]
 
     assert Echo.from_options(TeacherOptions()).generate_text(["ab"], 4) == ["ba"]
+
+
+def test_focus_step_can_use_a_separate_text_llm(tmp_path, tiny_teacher):
+    """`--focus-model` runs the stage-0 prompt through a text-only Qwen3 while the VLM does the rest."""
+    from datagen_helpers import FAST_LIMITS, make_vqa, read_jsonl, run_cli
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    text_lm = tmp_path / "text-lm"
+    tokenizer = build_tiny_qwen3_tokenizer(text_lm)
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, initializer_range=0.5)
+    Qwen3ForCausalLM(config).save_pretrained(text_lm)
+    listing = make_vqa(tmp_path / "data", num_images=2, extras=False)
+    out = tmp_path / "out"
+    assert run_cli("run", "--datasets", listing, "--output-dir", out, "--model", tiny_teacher, "--steps", "focus",
+                   "--focus-model", text_lm, "--no-progress", *FAST_LIMITS) == 0
+    manifest = json.loads((out / "shard-00000-of-00001" / "manifest.json").read_text())
+    assert manifest["steps"]["focus"]["settings"]["teacher"]["model"] == str(text_lm)
+    assert [r["index"] for r in read_jsonl(out / "shard-00000-of-00001" / "focus.jsonl")] == [0, 1]

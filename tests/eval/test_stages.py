@@ -110,3 +110,16 @@ def test_direct_mode_and_settings_change_give_new_artifacts(tmp_path, mc_benchma
     assert p_b8 not in (p_think, p_direct)
     with pytest.raises(KeyError, match="no description"):
         run.reasoning({"q0": "x"}, "d", _cfg(tiny_reasoner))
+
+
+def test_descriptions_from_own_stage1_file(tmp_path, mc_benchmark):
+    bench = load_benchmark("jsonl", str(mc_benchmark))
+    run = EvalRun(bench, tmp_path, PromptSet())
+    path = tmp_path / "perception.jsonl"
+    path.write_text("".join(json.dumps({"index": q.index, "description": f"d {q.index}"}) + "\n"
+                            for q in bench.questions))
+    descriptions, label = run.descriptions_from_file(path)
+    assert descriptions["q4"] == "d q4" and label.startswith("file-perception-")
+    path.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        run.descriptions_from_file(path)

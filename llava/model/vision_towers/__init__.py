@@ -101,6 +101,20 @@ def _weights_folder(name: str, folder: Path | None) -> Path:
                                 "local folder and pass that folder as the vision tower") from err
 
 
+def tower_module_config(vision_tower: str) -> dict | None:
+    """The tower config as LLaVA builds the module (SigLIP: last layer dropped, no head), without
+    building it; None for open_clip (its shape is only known once built)."""
+    from llava.model.vision_towers.clip import _vision_config_dict as clip_vision_dict
+    from llava.model.vision_towers.siglip import drop_last_layer
+
+    kind, config, _ = resolve_vision_tower(vision_tower)
+    if kind == "siglip":
+        return drop_last_layer(config)
+    if kind == "clip":
+        return {**clip_vision_dict(config), "model_type": "clip_vision_model"}
+    return None
+
+
 def build_vision_tower(vision_tower: str, *, vision_config: dict | None = None, load_weights: bool = True,
                        attn_implementation: str | None = None, select_layer: int = -2,
                        select_feature: str = "patch") -> VisionTower:
@@ -138,4 +152,5 @@ def build_vision_tower(vision_tower: str, *, vision_config: dict | None = None, 
 
 
 __all__ = ["VisionTower", "SiglipVisionTower", "ClipVisionTower", "OpenClipVisionTower", "VISION_TOWERS",
-           "MODEL_TYPE_TO_KIND", "KNOWN_HUB_TOWERS", "build_vision_tower", "resolve_vision_tower"]
+           "MODEL_TYPE_TO_KIND", "KNOWN_HUB_TOWERS", "build_vision_tower", "resolve_vision_tower",
+           "tower_module_config"]

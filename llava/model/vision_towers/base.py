@@ -6,7 +6,7 @@ from torch import nn
 
 
 # Generic PretrainedConfig fields that say nothing about the tower; left out of the stored config.
-_NOISE_KEYS = {"_name_or_path", "architectures", "id2label", "label2id", "chunk_size_feed_forward",
+NOISE_KEYS = {"_name_or_path", "architectures", "id2label", "label2id", "chunk_size_feed_forward",
                "output_attentions", "output_hidden_states", "return_dict", "problem_type",
                "is_encoder_decoder", "dtype", "torch_dtype", "transformers_version", "tie_word_embeddings"}
 
@@ -56,7 +56,7 @@ class VisionTower(nn.Module):
 
     def config_dict(self) -> dict:
         """The tower config as a JSON-able dict; stored as `vision_config` in checkpoints."""
-        return {k: v for k, v in self.config.to_dict().items() if k not in _NOISE_KEYS}
+        return {k: v for k, v in self.config.to_dict().items() if k not in NOISE_KEYS}
 
     def dummy_pixels(self, device=None, dtype=None) -> torch.Tensor:
         """One black crop; text-only batches run it so every rank touches the tower."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from llava.model.vision_towers.base import VisionTower
+from llava.model.vision_towers.base import NOISE_KEYS, VisionTower
 from llava.model.vision_towers.siglip import _Holder
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,9 @@ class ClipVisionTower(VisionTower):
 
         if select_feature not in ("patch", "cls_patch"):
             raise ValueError(f"mm_vision_select_feature must be 'patch' or 'cls_patch', got {select_feature!r}")
-        cfg = _vision_config_dict(module_config)
-        cfg.pop("model_type", None)
-        cfg.pop("transformers_version", None)
-        model = CLIPVisionModel._from_config(CLIPVisionConfig(**cfg), attn_implementation=attn_implementation or "sdpa")
+        cfg = {k: v for k, v in _vision_config_dict(module_config).items() if k not in NOISE_KEYS and k != "model_type"}
+        model = CLIPVisionModel._from_config(CLIPVisionConfig(**cfg), attn_implementation=attn_implementation or "sdpa",
+                                     dtype=torch.get_default_dtype())
         self.config = model.config
         self.vision_tower = _Holder(model)
         self.select_layer = select_layer
@@ -71,17 +70,17 @@ class ClipVisionTower(VisionTower):
 
     def load_pretrained_weights(self, folder: str | Path) -> None:
         """Copy weights from a CLIP folder (full CLIP or vision-only; either key spelling)."""
-        from llava.model.weights import load_state_dict
+        from llava.model.weights import load_into, load_state_dict
 
         state = {}
         for key, value in load_state_dict(folder).items():
             if key.startswith(("text_model.", "text_projection", "visual_projection", "logit_scale")):
                 continue
             state[key[len("vision_model."):] if key.startswith("vision_model.") else key] = value
-        missing, unexpected = self.vision_tower.vision_model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if missing or unexpected:
-            raise ValueError(f"CLIP weights in {folder} do not fit the tower config: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+        state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
+        try:
+            load_into(self.vision_tower.vision_model, state, ignore_missing=("position_ids",))
+        except ValueError as err:
+            raise ValueError(f"CLIP weights in {folder} do not fit the tower config: {err}") from err
         self.is_loaded = True
         logger.info("loaded CLIP tower weights from %s", folder)

@@ -94,15 +94,18 @@ class OpenClipVisionTower(VisionTower):
         return tokens
 
     def load_pretrained_weights(self, folder: str | Path | None = None) -> None:
-        """Pretrained weights through open_clip itself (its own hub/cache handling)."""
+        """Weights from a local open_clip folder, or through open_clip itself (its own hub/cache
+        handling) using the tag in the tower name ("open_clip:ViT-B-16:laion2b_s34b_b88k")."""
+        from llava.model.weights import load_into
+
         open_clip = import_open_clip()
-        name = self.config.model_name
         if folder is not None and Path(folder).is_dir():
             from llava.model.weights import load_state_dict
 
             state = load_state_dict(folder)
             state = {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")} or state
         else:
-            state = open_clip.create_model(name, pretrained=folder or None).visual.state_dict()
-        self.vision_tower.load_state_dict(state)
+            name, tag = parse_open_clip_name(self.vision_tower_name)
+            state = open_clip.create_model(name, pretrained=tag).visual.state_dict()
+        load_into(self.vision_tower, state)
         self.is_loaded = True

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llava.model.vision_towers.base import VisionTower
+from llava.model.vision_towers.base import NOISE_KEYS, VisionTower
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _vision_config_dict(config_dict: dict) -> dict:
 
 def drop_last_layer(config_dict: dict) -> dict:
     """The LLaVA-OneVision tower config: one encoder layer fewer and no pooling head."""
-    out = copy.deepcopy(_vision_config_dict(config_dict))
+    out = {k: v for k, v in copy.deepcopy(_vision_config_dict(config_dict)).items() if k not in NOISE_KEYS}
     out["num_hidden_layers"] = int(out.get("num_hidden_layers", 12)) - 1
     out["vision_use_head"] = False
     out["model_type"] = "siglip_vision_model"
@@ -89,12 +89,11 @@ class SiglipVisionTower(VisionTower):
         super().__init__(vision_tower_name)
         from transformers import SiglipVisionConfig, SiglipVisionModel
 
-        cfg = dict(module_config)
-        cfg.pop("model_type", None)
-        cfg.pop("transformers_version", None)
+        cfg = {k: v for k, v in module_config.items() if k not in NOISE_KEYS and k != "model_type"}
         cfg["vision_use_head"] = False
         self.config = SiglipVisionConfig(**cfg)
-        model = SiglipVisionModel._from_config(self.config, attn_implementation=attn_implementation or "sdpa")
+        model = SiglipVisionModel._from_config(self.config, attn_implementation=attn_implementation or "sdpa",
+                                     dtype=torch.get_default_dtype())
         self.config = model.config
         self.vision_tower = _Holder(model)
         self.image_processor = image_processor or build_image_processor(self.config.image_size, source_folder)
@@ -111,7 +110,7 @@ class SiglipVisionTower(VisionTower):
 
     def load_pretrained_weights(self, folder: str | Path) -> None:
         """Copy weights from a SigLIP folder (full SigLIP or vision-only; 4.x or 5.x key spelling)."""
-        from llava.model.weights import load_state_dict
+        from llava.model.weights import load_into, load_state_dict
 
         kept = self.config.num_hidden_layers
         state = {}
@@ -124,9 +123,9 @@ class SiglipVisionTower(VisionTower):
             if key.startswith("encoder.layers.") and int(key.split(".")[2]) >= kept:
                 continue
             state[key] = value
-        missing, unexpected = self.vision_tower.vision_model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"SigLIP weights in {folder} do not fit the tower config: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+        try:
+            load_into(self.vision_tower.vision_model, state)
+        except ValueError as err:
+            raise ValueError(f"SigLIP weights in {folder} do not fit the tower config: {err}") from err
         self.is_loaded = True
         logger.info("loaded SigLIP tower weights from %s (%d layers kept)", folder, kept)

@@ -1,0 +1,197 @@
+"""Write a shapes world to a folder: images, VQA input, captions, benchmark, reasoner data.
+
+    python -m llava.demo.build OUT_DIR [--seed 0] [--train-images 2000] [--per-type 20]
+
+Layout of OUT_DIR (paths inside JSON files are relative to OUT_DIR):
+
+- ``images/``            PNG images (``train_*`` for training, ``bench_*`` for the benchmark)
+- ``scenes.jsonl``       one scene graph per image, with its canonical description
+- ``vqa.json``           LLaVA-format open-ended VQA (the data-generation input); each sample's
+                         ``scene`` key holds the ground truth the scene teacher answers from
+- ``captions.json``      LLaVA-format generic captions (projector pretraining, caption training)
+- ``reasoner.json``      text-only LLaVA-format reasoning samples (reasoning prompt -> thinking
+                         trace -> ``Answer: X``), from ground-truth descriptions of training scenes
+- ``mmstar/mmstar.parquet``  the held-out benchmark in MMStar's layout (``--benchmark mmstar``)
+- ``benchmark.jsonl``    the same questions with image paths, focus, question type and the
+                         ground-truth description (for reading and per-type tables)
+- ``focus.json``         ``{index: contents to observe}`` (stage 0 in the authors' format)
+- ``datagen.yaml``       the dataset list for ``llava-datagen run --datasets``
+- ``world.json``         the settings this folder was built with
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from llava.demo import world
+from llava.prompts import PromptSet
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 0
+    train_images: int = 2000
+    questions_per_image: int = 3
+    per_type: int = 20                 # benchmark questions per question type
+    reasoner_samples: int = 20000
+    extraction_fraction: float = 0.5   # reasoner samples whose description holds the question's statement
+    text_prob: float = 0.5
+    image_size: int = world.IMAGE_SIZE
+
+
+def thinking_target(item: world.MCItem) -> str:
+    """The reasoner's answer: a short thinking trace, then the letter on the last line."""
+    return f"<think>\n{item.thinking()}\n</think>\n\nAnswer: {item.letter}"
+
+
+def reasoner_sample(item: world.MCItem, description: str, prompts: PromptSet, sample_id: str) -> dict:
+    return {"id": sample_id, "conversations": [
+        {"from": "human", "value": prompts.reasoning_prompt(description, item.mmstar_question, thinking=True)},
+        {"from": "gpt", "value": thinking_target(item)},
+    ]}
+
+
+def _save_png(img, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, format="PNG")
+
+
+def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> dict:
+    types = [t for t in world.QUESTION_TYPES if t != "text" or scene.text is not None]
+    questions = []
+    for qtype in rng.sample(types, len(types)):
+        q = world.ask(scene, qtype, rng)
+        if q is not None and all(q.text != other.text for other in questions):
+            questions.append(q)
+        if len(questions) == k:
+            break
+    conversations = []
+    for i, q in enumerate(questions):
+        conversations.append({"from": "human", "value": ("<image>\n" if i == 0 else "") + q.text})
+        conversations.append({"from": "gpt", "value": q.answer})
+    return {
+        "id": scene.id, "image": image, "conversations": conversations,
+        "scene": {"description": world.describe(scene),
+                  "statements": {q.text: q.statement for q in questions},
+                  "focus": {q.text: q.focus for q in questions},
+                  "graph": scene.to_dict()},
+    }
+
+
+def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompts: PromptSet | None = None,
+                progress: bool = True) -> dict:
+    """Generate the world into ``out_dir``; returns a summary (counts per file)."""
+    from tqdm import tqdm
+
+    prompts = prompts or PromptSet()
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    scenes, vqa, captions = [], [], []
+    for n in tqdm(range(config.train_images), desc="world: training images", disable=not progress):
+        scene = world.make_scene(config.seed, "train", n, text_prob=config.text_prob)
+        image = f"images/{scene.id}.png"
+        _save_png(world.render(scene, config.image_size), out / image)
+        description = world.describe(scene)
+        scenes.append({"id": scene.id, "split": "train", "image": image, "description": description,
+                       "graph": scene.to_dict()})
+        vqa.append(_vqa_sample(scene, image, world._rng(config.seed, "train", n, "vqa"),
+                               config.questions_per_image))
+        captions.append({"id": scene.id, "image": image, "conversations": [
+            {"from": "human", "value": "<image>\n" + prompts.caption_prompt},
+            {"from": "gpt", "value": description}]})
+
+    items = world.benchmark_items(config.seed + 1_000_003, config.per_type, text_prob=config.text_prob)
+    bench_rows, parquet_rows, focus = [], [], {}
+    for item in tqdm(items, desc="world: benchmark", disable=not progress):
+        scene = item.scene
+        scene.id = f"bench_{item.index:05d}"
+        image = f"images/{scene.id}.png"
+        img = world.render(scene, config.image_size)
+        _save_png(img, out / image)
+        qtype = item.question.qtype
+        category, l2 = world.QUESTION_TYPES[qtype]
+        row = {"index": item.index, "question": item.mmstar_question, "answer": item.letter,
+               "category": category, "l2_category": l2}
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        parquet_rows.append({**row, "image": {"bytes": buf.getvalue(), "path": image},
+                             "meta_info": {"source": "shapes-world", "split": "bench", "image_path": image}})
+        bench_rows.append({**row, "image": image, "question_type": qtype, "focus": item.question.focus,
+                           "description": world.describe(scene), "statement": item.question.statement,
+                           "thinking": item.thinking(), "graph": scene.to_dict()})
+        focus[str(item.index)] = item.question.focus
+        scenes.append({"id": scene.id, "split": "bench", "image": image,
+                       "description": world.describe(scene), "graph": scene.to_dict()})
+
+    reasoner = []
+    rng = random.Random(f"shapes/{config.seed}/reasoner")
+    qtypes = list(world.QUESTION_TYPES)
+    for n in tqdm(range(config.reasoner_samples), desc="world: reasoner data", disable=not progress):
+        item = world.make_mc(config.seed, "reason", n, rng.choice(qtypes), rng.choice(world.LETTERS),
+                             config.text_prob)
+        if rng.random() < config.extraction_fraction:
+            description = world.extraction_description(item.scene, [item.question.statement])
+        else:
+            description = world.describe(item.scene)
+        reasoner.append(reasoner_sample(item, description, prompts, f"reason_{n:06d}"))
+
+    _write_jsonl(out / "scenes.jsonl", scenes)
+    _write_jsonl(out / "benchmark.jsonl", bench_rows)
+    for name, data in (("vqa.json", vqa), ("captions.json", captions), ("reasoner.json", reasoner),
+                       ("focus.json", focus)):
+        (out / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_mmstar_parquet(out / "mmstar" / "mmstar.parquet", parquet_rows)
+    (out / "datagen.yaml").write_text(
+        "# Data-generation input: llava-datagen run --datasets THIS_FILE "
+        "--backend llava.demo.scene_teacher:ShapesTeacher ...\n"
+        "datasets:\n  - name: shapes\n    json_path: vqa.json\n    image_folder: .\n", encoding="utf-8")
+    summary = {"config": vars(config) if hasattr(config, "__dict__") else {}, "train_images": len(vqa),
+               "benchmark_questions": len(bench_rows), "reasoner_samples": len(reasoner),
+               "question_types": {t: list(c) for t, c in world.QUESTION_TYPES.items()}}
+    (out / "world.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _write_mmstar_parquet(path: Path, rows: list[dict]) -> None:
+    """MMStar's columns and types (``image`` as a `datasets` Image feature), so the MMStar loader reads it."""
+    import datasets
+
+    features = datasets.Features({
+        "index": datasets.Value("int64"), "question": datasets.Value("string"),
+        "image": datasets.Image(), "answer": datasets.Value("string"),
+        "category": datasets.Value("string"), "l2_category": datasets.Value("string"),
+        "meta_info": {"source": datasets.Value("string"), "split": datasets.Value("string"),
+                      "image_path": datasets.Value("string")},
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    datasets.Dataset.from_list(rows, features=features).to_parquet(str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    defaults = WorldConfig()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=defaults.seed)
+    ap.add_argument("--train-images", type=int, default=defaults.train_images)
+    ap.add_argument("--per-type", type=int, default=defaults.per_type)
+    ap.add_argument("--reasoner-samples", type=int, default=defaults.reasoner_samples)
+    ap.add_argument("--text-prob", type=float, default=defaults.text_prob)
+    args = ap.parse_args(argv)
+    config = WorldConfig(seed=args.seed, train_images=args.train_images, per_type=args.per_type,
+                         reasoner_samples=args.reasoner_samples, text_prob=args.text_prob)
+    summary = build_world(args.out_dir, config)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The shapes teacher answers the data-generation steps from the scene graph, through the real
+pipeline's request builder and teacher lookup."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from llava.datagen import steps
+from llava.datagen.sources import collect_items, load_dataset_list
+from llava.datagen.teachers import teacher_class
+from llava.demo import build, world
+from llava.demo.scene_teacher import ShapesTeacher
+from llava.prompts import PromptSet
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    build.build_world(out, build.WorldConfig(seed=5, train_images=12, per_type=4, reasoner_samples=4),
+                      progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vqa(world_dir):
+    return json.loads((world_dir / "vqa.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def items(world_dir):
+    """The pipeline's own reading of the world's dataset list (one item per image)."""
+    found, _ = collect_items(load_dataset_list(world_dir / "datagen.yaml"))
+    return found
+
+
+def test_backend_is_found_by_its_import_path():
+    assert teacher_class("llava.demo.scene_teacher:ShapesTeacher") is ShapesTeacher
+
+
+def test_statements_describe_and_focus_from_graph(vqa, items):
+    teacher, prompts = ShapesTeacher(), PromptSet()
+    assert len(items) == len(vqa)
+    for sample, item in zip(vqa, items):
+        assert item.image == sample["image"]
+        graph = world.Scene.from_dict(sample["scene"]["graph"])
+        (req,) = steps.requests_for("statements", item, prompts, {})
+        (statements,) = teacher.generate_text([req.prompt], 1024, [req.context])
+        lines = statements.splitlines()
+        assert len(lines) == len(item.qa_pairs)
+        for (q, a), line in zip(item.qa_pairs, lines):
+            assert line == sample["scene"]["statements"][q]
+            assert a in line  # the statement carries the answer
+
+        upstream = {"statements": steps.finish("statements", item, [statements])}
+        (req,) = steps.requests_for("describe", item, prompts, upstream)
+        assert statements in req.prompt
+        (description,) = teacher.generate_with_images([req.prompt], [None], 2048, [req.context])
+        assert description == world.describe(graph) + " " + " ".join(lines)
+
+        reqs = steps.requests_for("focus", item, prompts, {})
+        outs = teacher.generate_text([r.prompt for r in reqs], 64, [r.context for r in reqs])
+        record = steps.finish("focus", item, outs)
+        assert record["foci"] == [sample["scene"]["focus"][q] for q in item.questions]
+
+
+def test_missing_graph_is_a_clear_error(items):
+    item = dataclasses.replace(items[0], metadata={"scene": {k: v for k, v in items[0].metadata["scene"].items()
+                                                             if k != "graph"}})
+    upstream = {"statements": {"statements": "The circle is red."}}
+    (req,) = steps.requests_for("describe", item, PromptSet(), upstream)
+    with pytest.raises(ValueError, match="scene.graph"):
+        ShapesTeacher().generate_with_images([req.prompt], [None], 2048, [req.context])
+
+
+def test_statements_for_unknown_questions_fall_back():
+    assert world.statement_for("Is it sunny?", "yes") == 'The answer to the question "Is it sunny?" is yes.'
+    assert world.focus_for("Is it sunny?") == "the objects in the image"
