@@ -91,13 +91,13 @@ def _run(args) -> int:
     from llava.datagen.runner import RunConfig, TeacherSpec, run_shard
 
     shard_id, num_shards = resolve_shard(args.num_shards, args.shard_id)
+    prompts = load_prompt_overrides(args.prompts)
     specs = load_dataset_list(args.datasets)
     items, report = collect_items(specs)
     for line in report.summary_lines():
         logger.info(line)
     if not items:
         raise DatagenInputError(f"{args.datasets}: no usable samples (need an image and human/gpt turns)")
-    prompts = load_prompt_overrides(args.prompts)
     teacher = TeacherSpec(args.backend, _options(args, args.model))
     focus = None
     if args.focus_backend or args.focus_model:

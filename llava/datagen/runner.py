@@ -150,6 +150,35 @@ def _load_images(executor, chunk: list[Item], folders: dict[str, object], size: 
             for item in chunk}
 
 
+def _partition(shard_items: list[Item], done: dict, upstream: dict[str, dict]) -> tuple[list, list, int]:
+    """Items to generate, error records for items whose upstream step failed, and the number of
+    items still waiting for an upstream step."""
+    ready, upstream_failed, waiting = [], [], 0
+    for item in shard_items:
+        if item.index in done:
+            continue
+        upstream_records = {n: records.get(item.index) for n, records in upstream.items()}
+        failed = [n for n, r in upstream_records.items() if r is not None and "error" in r]
+        if any(r is None for r in upstream_records.values()):
+            waiting += 1
+        elif failed:
+            upstream_failed.append(_record(item, error=f"{failed[0]} step failed: {upstream_records[failed[0]]['error']}"))
+        else:
+            ready.append(item)
+    return ready, upstream_failed, waiting
+
+
+def _item_record(step: str, item: Item, outputs: dict[int, object]) -> dict:
+    """The record of an item whose prompts are all answered (str) or failed (exception)."""
+    errors = [o for o in outputs.values() if isinstance(o, Exception)]
+    if errors:
+        return _record(item, error=f"generation failed: {type(errors[0]).__name__}: {errors[0]}")
+    try:
+        return _record(item, **S.finish(step, item, [outputs[k] for k in sorted(outputs)]))
+    except S.StepError as exc:
+        return _record(item, error=str(exc))
+
+
 def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: TeacherSpec, pool: _TeacherPool,
              prompts: PromptSet, folders: dict[str, object], config: RunConfig) -> StepSummary:
     summary = StepSummary(step, len(shard_items))
@@ -165,19 +194,7 @@ def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: Teache
     summary.done_before = len(done)
     summary.errors = sum("error" in r for r in done.values())
     upstream = {need: store.load(need)[0] for need in S.NEEDS[step]}
-
-    ready, upstream_failed = [], []
-    for item in shard_items:
-        if item.index in done:
-            continue
-        missing = [n for n in upstream if item.index not in upstream[n]]
-        failed = [n for n in upstream if "error" in upstream[n].get(item.index, {})]
-        if missing:
-            summary.waiting += 1
-        elif failed:
-            upstream_failed.append(_record(item, error=f"{failed[0]} step failed: {upstream[failed[0]][item.index]['error']}"))
-        else:
-            ready.append(item)
+    ready, upstream_failed, summary.waiting = _partition(shard_items, done, upstream)
 
     max_new_tokens = config.max_new_tokens[step]
     batch_size = config.batch_size or spec.default_batch_size()
@@ -234,15 +251,7 @@ def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: Teache
                     parts_left[request.index] -= 1
                     if parts_left[request.index]:
                         continue
-                    item, outs = by_index[request.index], answers.pop(request.index)
-                    errors = [o for o in outs.values() if isinstance(o, Exception)]
-                    if errors:
-                        records.append(_record(item, error=f"generation failed: {type(errors[0]).__name__}: {errors[0]}"))
-                        continue
-                    try:
-                        records.append(_record(item, **S.finish(step, item, [outs[k] for k in sorted(outs)])))
-                    except S.StepError as exc:
-                        records.append(_record(item, error=str(exc)))
+                    records.append(_item_record(step, by_index[request.index], answers.pop(request.index)))
                 if all(isinstance(r, Exception) for r in results):
                     failed_batches += 1
                     held_errors.extend(records)

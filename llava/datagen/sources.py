@@ -142,6 +142,9 @@ def load_dataset_list(path: str | Path) -> list[DatasetSpec]:
         json_path = json_path if json_path.is_absolute() else path.parent / json_path
         image_folder = image_folder if image_folder.is_absolute() else path.parent / image_folder
         name = str(entry.get("name") or json_path.stem)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise DatagenInputError(f"{where}: dataset name {name!r} may only use letters, digits, '_', '.' and '-' "
+                                    f"(it names the output file); set `name:`")
         if name in names:
             raise DatagenInputError(f"{where}: dataset name {name!r} is used twice; give each entry a unique `name`")
         names.add(name)

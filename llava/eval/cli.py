@@ -13,7 +13,6 @@ Every stage caches its output under --results-dir and resumes when rerun (see pi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -129,11 +128,12 @@ def run_focus_stage(run: EvalRun, args):
                      batch_size=args.focus_batch_size, dtype=args.dtype, device=args.device)
 
 
-def reason_and_score(run: EvalRun, args, descriptions, source_dir, title) -> dict:
+def reason_and_score(run: EvalRun, args, descriptions, source_dir, title, **about) -> dict:
     cfg = reasoning_config(args)
     records, path = run.reasoning(descriptions, source_dir, cfg, backend=args.backend)
     stem = path.with_suffix("")
-    summary, table = run.score(records, stem, args.matcher, title)
+    summary, table = run.score(records, stem, args.matcher, title, reasoner=args.reasoner,
+                               reasoning=cfg.run_label(), descriptions=source_dir, **about)
     print(table)
     print(f"[llava-eval] outputs: {path}\n[llava-eval] scores: {stem}.scores.json, {stem}.table.md")
     return summary
@@ -166,14 +166,16 @@ def cmd_decoupled(args, mode):
     system = "Extract+Think" if mode == "extract" else "Caption+Think"
     reason_and_score(run, args, descriptions, perception_source_dir(args.perception, mode, label, run.prompts),
                      f"{system} on {run.benchmark.name}: {args.perception} / {args.reasoner} "
-                     f"(thinking {'on' if args.thinking else 'off'})")
+                     f"(thinking {'on' if args.thinking else 'off'})", system=system,
+                     perception=args.perception)
 
 
 def cmd_end_to_end(args):
     run = make_run(args)
     records, path = run.perception(args.perception, "end-to-end", perception_settings(args, True))
     stem = path.with_suffix("")
-    _, table = run.score(records, stem, args.matcher, f"end-to-end on {run.benchmark.name}: {args.perception}")
+    _, table = run.score(records, stem, args.matcher, f"end-to-end on {run.benchmark.name}: {args.perception}",
+                         system="end-to-end", perception=args.perception)
     print(table)
     print(f"[llava-eval] scores: {stem}.scores.json")
 
@@ -183,7 +185,7 @@ def cmd_score(args):
 
     path = Path(args.input)
     scored = score_records(read_jsonl(path), matcher=args.matcher, output_key=args.output_key)
-    summary = dict(aggregate(scored), matcher=args.matcher)
+    summary = dict(aggregate(scored), matcher=args.matcher, benchmark=args.benchmark_name or path.stem)
     stem = Path(args.output) if args.output else path.with_suffix("")
     print(write_scores(scored, summary, stem, path.stem))
     print(f"[llava-eval] scores: {stem}.scores.json")
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output-key", default="output")
     p.add_argument("--output", help="stem for .scores.json/.table.md (default: beside the input)")
+    p.add_argument("--benchmark-name", help="benchmark name recorded in the report (default: input file name)")
     p.add_argument("--matcher", choices=sorted(MATCHERS), default="lmms-eval-0.4")
     p.set_defaults(func=cmd_score)
 

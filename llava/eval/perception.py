@@ -153,6 +153,8 @@ class LlavaNextPerception:
             rows.append(list(tokenizer_image_token(conv.get_prompt(), self.tokenizer, IMAGE_TOKEN_INDEX)))
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
         device = self.model.device
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
         attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)

@@ -132,10 +132,13 @@ class EvalRun:
         return run_reasoning(items, cfg, artifact, self.prompts, model=model, tokenizer=tokenizer), path
 
     # -- scoring ---------------------------------------------------------------------------
-    @staticmethod
-    def score(records: list[dict], stem: Path, matcher: str, title: str, output_key: str = "output"):
+    def score(self, records: list[dict], stem: Path, matcher: str, title: str, output_key: str = "output",
+              **about):
+        """Score, print-ready table, and ``stem.scores.json`` -- the report ``llava-export
+        --eval-report`` reads (``benchmark``, ``average``, ``categories`` + what produced it)."""
         scored = score_records(records, matcher=matcher, output_key=output_key)
-        summary = dict(aggregate(scored), matcher=matcher)
+        summary = dict(aggregate(scored), matcher=matcher, benchmark=self.benchmark.name,
+                       prompt_version=self.prompts.version, **about)
         table = write_scores(scored, summary, stem, title)
         return summary, table
 

@@ -136,14 +136,6 @@ def merge_lora(state: dict[str, torch.Tensor], adapter_config: dict) -> dict[str
     return plain
 
 
-def _find_upwards(start: Path, names: tuple[str, ...]) -> Path | None:
-    """First folder among `start` and its parent (the run dir) that holds any of `names`."""
-    for folder in (start, start.parent):
-        if any((folder / n).is_file() for n in names):
-            return folder
-    return None
-
-
 def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
     """Read an export source. See the module docstring for what is accepted."""
     path = Path(path)
@@ -167,7 +159,10 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
                                     "no LoRA adapter and no checkpoint-N/ folder: is this a training output folder?")
         logger.info("using the latest checkpoint %s", latest)
         ckpt = latest
-    cfg_dir = _find_upwards(ckpt, ("config.json",))
+    adapter_cfg = _read_json(ckpt / "adapter_config.json", "") if (ckpt / "adapter_config.json").is_file() else None
+    base = _adapter_base(ckpt, adapter_cfg) if adapter_cfg is not None and not _has_weights(ckpt) else None
+    search = [ckpt, ckpt.parent] + ([base] if base else [])
+    cfg_dir = next((d for d in search if (d / "config.json").is_file()), None)
     if cfg_dir is None:
         raise FileNotFoundError(f"no config.json in {ckpt} or {ckpt.parent}: the LLaVA-NeXT config is needed")
     cfg = _read_json(cfg_dir / "config.json", "")
@@ -177,37 +172,45 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
         state, origin = load_weights(ckpt), f"{ckpt} (consolidated safetensors)"
     elif zero_dir is not None:
         state, origin = consolidate_zero(ckpt), f"{zero_dir} (DeepSpeed ZeRO shards, consolidated by DeepSpeed)"
-    elif (ckpt / "adapter_config.json").is_file():
-        state, origin = {}, ""
+    elif base is not None:  # a peft adapter folder: base weights + adapter weights
+        state = {"base_model.model." + k: v for k, v in load_weights(base).items()}
+        state.update(load_weights_file(ckpt))
+        origin = f"{base} + LoRA adapter {ckpt}"
     else:
         raise FileNotFoundError(f"{ckpt} holds neither weights nor DeepSpeed shards")
 
-    adapter_cfg = ckpt / "adapter_config.json"
-    if adapter_cfg.is_file() or any(".lora_A." in k or k.endswith(".lora_A.weight") for k in state):
-        state, origin = _with_lora(ckpt, state, origin)
-    tok_dir = _find_upwards(ckpt, ("tokenizer_config.json",))
+    if any(".lora_A." in k or k.endswith(".lora_A.weight") for k in state):
+        if adapter_cfg is None:
+            raise FileNotFoundError(f"{ckpt} holds LoRA weights but no adapter_config.json (needed for r and alpha)")
+        state, origin = merge_lora(state, adapter_cfg), origin + " (LoRA merged)"
+    state = {k[len("base_model.model."):] if k.startswith("base_model.model.") else k: v for k, v in state.items()}
+    if cfg.get("tie_word_embeddings") and "lm_head.weight" in state and "model.embed_tokens.weight" in state:
+        # DeepSpeed's consolidation returns the tied head as its own entry; LLaVA-NeXT files omit it.
+        if torch.equal(state["lm_head.weight"], state["model.embed_tokens.weight"]):
+            del state["lm_head.weight"]
+    _check_complete(state, origin)
+    tok_dir = next((d for d in search if (d / "tokenizer_config.json").is_file()), None)
     if tok_dir is None:
         raise FileNotFoundError(f"no tokenizer files in {ckpt} or {ckpt.parent}; save the tokenizer with the "
                                 "checkpoint or copy it next to config.json")
     return Source(kind="llava", config=cfg, state_dict=state, tokenizer_dir=tok_dir,
-                  weights_from=origin, run_dir=run_dir, extra_dirs=[ckpt, run_dir])
+                  weights_from=origin, run_dir=run_dir, extra_dirs=search)
 
 
-def _with_lora(ckpt: Path, state: dict, origin: str) -> tuple[dict, str]:
-    adapter_cfg_path = ckpt / "adapter_config.json"
-    if not adapter_cfg_path.is_file():
-        raise FileNotFoundError(f"{ckpt} holds LoRA weights but no adapter_config.json (needed for r/alpha)")
-    adapter_cfg = _read_json(adapter_cfg_path, "")
-    if not state:  # a peft adapter folder: the base weights come from the base model
-        base = adapter_cfg.get("base_model_name_or_path")
-        if not base or not Path(base).is_dir():
-            raise FileNotFoundError(f"LoRA adapter in {ckpt}: its base model {base!r} is not a local folder; "
-                                    "pass the merged checkpoint or make the base available")
-        state = {"base_model.model." + k: v for k, v in load_weights(Path(base)).items()}
-        adapter = load_weights_file(ckpt)
-        state.update(adapter)
-        origin = f"{base} + LoRA adapter {ckpt}"
-    return merge_lora(state, adapter_cfg), origin + " (LoRA merged)"
+def _adapter_base(ckpt: Path, adapter_cfg: dict) -> Path:
+    base = adapter_cfg.get("base_model_name_or_path")
+    if not base or not Path(base).is_dir():
+        raise FileNotFoundError(f"LoRA adapter in {ckpt}: its base model {base!r} is not a local folder; download "
+                                "it (hf download ...) and set base_model_name_or_path in adapter_config.json")
+    return Path(base)
+
+
+def _check_complete(state: dict, origin: str) -> None:
+    """Refuse checkpoints without the parts every LLaVA model has (e.g. a projector-only save)."""
+    missing = [k for k in ("model.embed_tokens.weight", "model.norm.weight") if k not in state]
+    if missing:
+        raise KeyError(f"weights from {origin} lack {missing}: not a complete LLaVA-NeXT checkpoint (a projector-only "
+                       "or partial save? export the full model, e.g. the stage's final output folder)")
 
 
 def load_weights_file(ckpt: Path) -> dict[str, torch.Tensor]:

@@ -105,6 +105,7 @@ def test_env_variables_and_relative_paths(tmp_path, monkeypatch):
      "used twice"),
     ("datasets:\n  - json_path: v.jsonl\n    image_folder: imgs\n    imgae: x\n", "unknown keys"),
     ("datasets: [\n", "not valid YAML"),
+    ("datasets:\n  - name: a/b\n    json_path: v.jsonl\n    image_folder: imgs\n", "may only use letters"),
     ("other: 1\n", "needs a non-empty `datasets:`"),
 ])
 def test_dataset_list_mistakes_name_the_problem(tmp_path, body, message):
@@ -151,3 +152,4 @@ def test_cli_reports_user_mistakes_without_a_traceback(tmp_path, capsys):
     assert "no usable samples" in capsys.readouterr().err
     assert run_cli("run", "--datasets", listing, "--output-dir", tmp_path / "o", "--prompts",
                    tmp_path / "missing.yaml") == 2
+    assert "prompt file" in capsys.readouterr().err

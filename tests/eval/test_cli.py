@@ -29,6 +29,10 @@ def test_extract_think_caption_think_end_to_end(tmp_path, common, tiny_perceptio
     assert len(tables) == 1
     scores = json.loads(tables[0].with_name(tables[0].name.replace(".table.md", ".scores.json")).read_text())
     assert len(scores["questions"]) == 6 and scores["matcher"] == "lmms-eval-0.4"
+    assert scores["benchmark"] == "bench" and scores["system"] == "Extract+Think"
+    from llava.export.model_card import load_eval_report   # the report llava-export puts in model cards
+
+    assert load_eval_report(tables[0].with_name(tables[0].name.replace(".table.md", ".scores.json")))
 
     assert main(["extract-think", *common, "--focus-file", str(focus), *perception,
                  *_reason_args(tiny_reasoner)]) == 0          # rerun: everything cached

@@ -8,6 +8,7 @@ from PIL import Image
 
 # Asymmetric on purpose (wide grids up to 3 tiles, tall ones up to 2): a (w, h) <-> (h, w) mix-up
 # in the export changes which grid a tall image gets, so the equivalence tests would catch it.
+PROMPT = "Describe the image."
 ASYMMETRIC_PINPOINTS = [[64, 64], [128, 64], [192, 64], [64, 128], [128, 128], [192, 128]]
 
 
@@ -56,3 +57,82 @@ def test_image(width: int, height: int, seed: int) -> Image.Image:
 
 
 test_image.__test__ = False  # a helper, not a test
+
+
+def training_prompt(n_images: int) -> str:
+    from llava.conversation import conv_templates
+
+    conv = conv_templates["qwen_1_5"].copy()
+    conv.append_message(conv.roles[0], "<image>\n" * n_images + PROMPT)
+    conv.append_message(conv.roles[1], None)
+    return conv.get_prompt()
+
+
+def messages(n_images: int) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "image"}] * n_images + [{"type": "text", "text": PROMPT}]}]
+
+
+def project_inputs(project, images, mode):
+    from types import SimpleNamespace
+
+    from llava.constants import IMAGE_TOKEN_INDEX
+    from llava.mm_utils import process_images, tokenizer_image_token
+
+    tokenizer, model, image_processor = project
+    cfg = SimpleNamespace(image_aspect_ratio=mode, image_grid_pinpoints=model.config.image_grid_pinpoints)
+    pixels = process_images(images, image_processor, cfg)
+    input_ids = tokenizer_image_token(training_prompt(len(images)), tokenizer, IMAGE_TOKEN_INDEX,
+                                      return_tensors="pt")[None]
+    return input_ids, list(pixels), [img.size for img in images]
+
+
+def native_inputs(native, images):
+    _, _, processor = native
+    text = processor.apply_chat_template(messages(len(images)), add_generation_prompt=True)
+    return processor(images=[images], text=[text], return_tensors="pt")
+
+
+def load_project(folder):
+    """(tokenizer, model, image_processor) of this project's loader, fp32 eager on CPU."""
+    from llava.model.builder import load_pretrained_model
+
+    tokenizer, model, image_processor, _ = load_pretrained_model(str(folder), device_map="cpu",
+                                                                 torch_dtype="float32", attn_implementation="eager")
+    return tokenizer, model.eval(), image_processor
+
+
+def load_native(folder):
+    """(model, loading info, processor) through transformers' Auto classes, fp32 eager on CPU."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    model, info = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=torch.float32,
+                                                              attn_implementation="eager", output_loading_info=True)
+    return model.eval(), info, load_native_processor(folder)
+
+
+def logits_pair(project, native, images, mode):
+    """Logits of this project's model and of transformers' model on the same images and prompt."""
+    import torch
+
+    input_ids, pixels, sizes = project_inputs(project, images, mode)
+    inputs = native_inputs(native, images)
+    with torch.no_grad():
+        ours = project[1](input_ids=input_ids, images=pixels, image_sizes=sizes).logits
+        theirs = native[0](**inputs).logits
+    return ours, theirs, inputs
+
+
+def greedy_pair(project, native, images, mode, max_new_tokens=12):
+    """Greedy continuations (new tokens only) of both models."""
+    import torch
+
+    input_ids, pixels, sizes = project_inputs(project, images, mode)
+    inputs = native_inputs(native, images)
+    tokenizer = project[0]
+    settings = dict(max_new_tokens=max_new_tokens, do_sample=False,
+                    eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        ours = project[1].generate(input_ids, images=pixels, image_sizes=sizes, **settings)[0].tolist()
+        theirs = native[0].generate(**inputs, **settings)[0, inputs["input_ids"].shape[1]:].tolist()
+    return ours, theirs

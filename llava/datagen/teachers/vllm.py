@@ -46,12 +46,14 @@ class VLLMTeacher(Teacher):
             import vllm
         except ImportError as exc:
             raise ImportError(VLLM_MISSING) from exc
-        from llava.datagen.teachers.hf import is_image_text_model, load_model_config
+        from llava.datagen.teachers.hf import is_image_text_model, load_model_config, load_processor
 
         if not model:
             raise ValueError("the vllm teacher needs --model (a local folder or a hub id)")
-        self.supports_images = is_image_text_model(load_model_config(model))
-        engine_kwargs = {"model": model, "dtype": "bfloat16" if dtype == "auto" else dtype,
+        config = load_model_config(model)
+        self.supports_images = is_image_text_model(config)
+        dtype = {"auto": "bfloat16", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
+        engine_kwargs = {"model": model, "dtype": dtype,
                          "tensor_parallel_size": tensor_parallel_size,
                          "gpu_memory_utilization": gpu_memory_utilization, "seed": seed}
         if max_model_len:
@@ -60,7 +62,8 @@ class VLLMTeacher(Teacher):
             engine_kwargs["limit_mm_per_prompt"] = {"image": 1}
         self._vllm = vllm
         self.llm = vllm.LLM(**engine_kwargs)
-        self.tokenizer = self.llm.get_tokenizer()
+        # A VLM's chat template may live with its processor only (chat_template.json).
+        self.template_owner = load_processor(model, config) if self.supports_images else self.llm.get_tokenizer()
         self.thinking, self.temperature, self.top_p, self.seed = thinking, temperature, top_p, seed
 
     @classmethod
@@ -74,13 +77,13 @@ class VLLMTeacher(Teacher):
         return [strip_thinking(output.outputs[0].text) for output in outputs]
 
     def generate_text(self, prompts, max_new_tokens, contexts=None):
-        return self._run(build_vllm_requests(self.tokenizer, prompts, None, self.thinking,
+        return self._run(build_vllm_requests(self.template_owner, prompts, None, self.thinking,
                                              content_parts=self.supports_images), max_new_tokens)
 
     def generate_with_images(self, prompts, images, max_new_tokens, contexts=None):
         if not self.supports_images:
             raise ValueError("this teacher is a text-only model; the describe step needs an image-text model")
-        return self._run(build_vllm_requests(self.tokenizer, prompts, list(images), self.thinking), max_new_tokens)
+        return self._run(build_vllm_requests(self.template_owner, prompts, list(images), self.thinking), max_new_tokens)
 
     def close(self) -> None:
         del self.llm
