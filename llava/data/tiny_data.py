@@ -98,15 +98,15 @@ def write_tiny_dataset(root: str | Path, num_images: int = 24, seed: int = 0) ->
     return out
 
 
-def write_bad_dataset(root: str | Path, model_max_length: int = 512) -> tuple[Path, dict[str, str]]:
-    """Write a mixture of good tiny samples plus one bad sample of each kind.
+def write_bad_dataset(root: str | Path, model_max_length: int = 512, num_good: int = 6) -> tuple[Path, dict[str, str]]:
+    """Write a mixture of `num_good` good tiny samples plus one bad sample of each kind.
 
-    Returns the YAML path and {sample id: expected reason keyword} for the bad ones (a malformed
-    line has no id; it is named by its line number).
+    Returns the YAML path and {sample id: expected reason} for the bad ones (a malformed line has
+    no id; it is named by its line number).
     """
     root = Path(root)
-    stages = write_tiny_dataset(root)
-    good = [json.loads(line) for line in (root / "extract.jsonl").read_text().splitlines()]
+    write_tiny_dataset(root)
+    good = [json.loads(line) for line in (root / "extract.jsonl").read_text().splitlines()][:num_good]
     (root / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
     long_answer = " ".join(["red circle"] * model_max_length)
     prompt = PromptSet().extraction_instruction("the shapes")
@@ -119,9 +119,10 @@ def write_bad_dataset(root: str | Path, model_max_length: int = 512) -> tuple[Pa
         {"id": "bad-over-long", "image": good[0]["image"], "conversations": [
             {"from": "human", "value": "<image>\n" + prompt}, {"from": "gpt", "value": long_answer}]},
     ]
-    lines = [json.dumps(r) for r in good[:8]] + [json.dumps(bad[0]), '{"id": "bad-malformed", "image": '] \
-        + [json.dumps(r) for r in bad[1:]] + [json.dumps(r) for r in good[8:]]
-    malformed_line = 10  # 8 good lines, the missing-image line, then the broken one
+    head = good[:3]
+    lines = [json.dumps(r) for r in head] + [json.dumps(bad[0]), '{"id": "bad-malformed", "image": '] \
+        + [json.dumps(r) for r in bad[1:]] + [json.dumps(r) for r in good[3:]]
+    malformed_line = len(head) + 2  # after the good head and the missing-image line
     (root / "bad_extract.jsonl").write_text("\n".join(lines) + "\n")
     (root / "tiny_bad.yaml").write_text(
         "# Tiny mixture with one broken sample of each kind (tests of the skip-and-report path).\n"
@@ -129,5 +130,4 @@ def write_bad_dataset(root: str | Path, model_max_length: int = 512) -> tuple[Pa
     expected = {"bad-missing-image": "missing_image", "bad-corrupt-image": "corrupt_image",
                 "bad-empty-conversation": "empty_conversation", "bad-over-long": "too_long",
                 f"line {malformed_line}": "malformed_json"}
-    del stages
     return root / "tiny_bad.yaml", expected

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import re
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from llava.constants import DEFAULT_IMAGE_TOKEN
+from llava.data.mixture import DatasetSpec, check_record, check_specs, read_records, read_specs, sample_id
 
 _STANDARD_KEYS = ("id", "image", "conversations")
 _HUMAN_ROLES = ("human", "user")
@@ -27,16 +25,6 @@ MAX_KEPT_ERRORS = 10000
 
 class DatagenInputError(ValueError):
     """A user mistake in the dataset list or an input file, with a message naming it and the fix."""
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One entry of the dataset-list YAML."""
-
-    name: str
-    json_path: Path
-    image_folder: Path
-    sampling_strategy: str = "all"
 
 
 @dataclass
@@ -98,106 +86,46 @@ class InputReport:
         return lines
 
 
-def _expand(value: str, where: str) -> str:
-    expanded = os.path.expandvars(os.path.expanduser(value))
-    missing = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", expanded)
-    if missing:
-        raise DatagenInputError(
-            f"{where}: environment variable(s) {sorted(set(missing))} in {value!r} are not set; "
-            f"export them (e.g. `export {missing[0]}=/path/to/data`) or write the path out")
-    return expanded
-
-
 def load_dataset_list(path: str | Path) -> list[DatasetSpec]:
-    """Read the dataset-list YAML (`datasets: [{json_path, image_folder, name?, sampling_strategy?}]`).
+    """Read the dataset-list YAML: the training mixture format (`llava.data.mixture`), so one
+    reader serves both (`${VAR}` expansion, paths relative to the YAML, seeded `sampling_strategy`).
 
-    Paths may use environment variables such as `${DATA_ROOT}`; relative paths are relative to the
-    YAML file's folder, so a config works from any working directory.
+    Generation additionally needs every dataset's image folder, and names usable as file names.
     """
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise DatagenInputError(f"dataset list {path} does not exist; pass the YAML that lists your VQA files")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DatagenInputError(f"dataset list {path} is not valid YAML: {exc}") from exc
-    entries = data.get("datasets") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise DatagenInputError(
-            f"dataset list {path} needs a non-empty `datasets:` list of entries with json_path and image_folder")
-    specs, names = [], set()
-    for i, entry in enumerate(entries):
-        where = f"{path}: datasets[{i}]"
-        if not isinstance(entry, dict):
-            raise DatagenInputError(f"{where} must be a mapping with json_path and image_folder")
-        unknown = sorted(set(entry) - {"name", "json_path", "image_folder", "sampling_strategy"})
-        if unknown:
-            raise DatagenInputError(f"{where}: unknown keys {unknown} (allowed: name, json_path, image_folder, "
-                                    f"sampling_strategy)")
-        for key in ("json_path", "image_folder"):
-            if not entry.get(key):
-                raise DatagenInputError(f"{where} is missing `{key}`")
-        json_path = Path(_expand(str(entry["json_path"]), where))
-        image_folder = Path(_expand(str(entry["image_folder"]), where))
-        json_path = json_path if json_path.is_absolute() else path.parent / json_path
-        image_folder = image_folder if image_folder.is_absolute() else path.parent / image_folder
-        name = str(entry.get("name") or json_path.stem)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise DatagenInputError(f"{where}: dataset name {name!r} may only use letters, digits, '_', '.' and '-' "
-                                    f"(it names the output file); set `name:`")
-        if name in names:
-            raise DatagenInputError(f"{where}: dataset name {name!r} is used twice; give each entry a unique `name`")
-        names.add(name)
-        if not json_path.is_file():
-            raise DatagenInputError(f"{where} ({name}): json_path {json_path} does not exist")
-        if not image_folder.is_dir():
-            raise DatagenInputError(f"{where} ({name}): image_folder {image_folder} is not a folder")
-        strategy = str(entry.get("sampling_strategy", "all"))
-        _select(list(range(1)), strategy, where)  # validate early
-        specs.append(DatasetSpec(name, json_path.resolve(), image_folder.resolve(), strategy))
-    return specs
+    specs, yaml_seed = read_specs(path)
+    check_specs(specs)
+    resolved = []
+    for spec in specs:
+        if spec.image_folder is None:
+            raise DatagenInputError(f"{path}: dataset {spec.name!r} needs an `image_folder` (image paths in its "
+                                    f"samples are relative to it)")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", spec.name):
+            raise DatagenInputError(f"{path}: dataset name {spec.name!r} may only use letters, digits, '_', '.' and "
+                                    f"'-' (it names the output file); set `name:`")
+        seed = spec.seed if spec.seed is not None else (yaml_seed if yaml_seed is not None else 0)
+        resolved.append(replace(spec, json_path=spec.json_path.resolve(), image_folder=spec.image_folder.resolve(),
+                                seed=int(seed)))
+    return resolved
 
 
-def _select(samples: list, strategy: str, where: str) -> list:
-    """Deterministic subsets only: `all`, `first:N`, `first:N%`, `end:N`, `end:N%`."""
-    if strategy == "all":
-        return samples
-    match = re.fullmatch(r"(first|end):(\d+)(%?)", strategy)
-    if not match:
-        raise DatagenInputError(
-            f"{where}: sampling_strategy {strategy!r} is not supported for generation; use all, first:N, "
-            f"first:N%, end:N or end:N% (random subsets would differ between shard processes)")
-    kind, number, percent = match.groups()
-    count = math.ceil(len(samples) * int(number) / 100) if percent else int(number)
-    return samples[:count] if kind == "first" else samples[len(samples) - min(count, len(samples)):]
-
-
-def _read_records(spec: DatasetSpec, report: InputReport) -> list[tuple[str, object]]:
-    """(location, parsed JSON) for every sample; undecodable JSONL lines become error records."""
-    text = spec.json_path.read_text(encoding="utf-8")
-    if spec.json_path.suffix != ".jsonl":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if "Extra data" not in exc.msg:
-                raise DatagenInputError(
-                    f"{spec.json_path} ({spec.name}) is not valid JSON ({exc}); fix the file, or name it .jsonl if it "
-                    f"has one sample per line") from exc
-            data = None  # one JSON object per line despite the .json name
-        if data is not None:
-            if not isinstance(data, list):
-                raise DatagenInputError(f"{spec.json_path} ({spec.name}) must hold a JSON list of samples")
-            return [(f"{spec.json_path}[{i}]", sample) for i, sample in enumerate(data)]
-    records = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        location = f"{spec.json_path}:{line_no}"
-        try:
-            records.append((location, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            report.add_error(spec.name, location, f"not valid JSON ({exc.msg} at column {exc.colno})")
-    return records
+def _selected_records(spec: DatasetSpec, report: InputReport) -> list[tuple[str, dict]]:
+    """(location, sample) of the sampled records, like the trainer selects them; undecodable
+    lines become error records."""
+    records = read_records(spec.json_path)
+    selected = spec.sampling.select(len(records), spec.seed + zlib.crc32(spec.name.encode()))
+    out = []
+    for pos in selected.tolist():
+        record = records[pos]
+        where = sample_id(record, pos)  # "line N" (undecodable), an id, or "#position"
+        location = f"{spec.json_path} ({where if where.startswith(('line ', '#')) else 'id ' + where})"
+        problem = check_record(record, spec.image_folder, check_images=False)
+        if problem is None:
+            out.append((location, record))
+        else:
+            report.add_error(spec.name, location, f"{problem[0]}: {problem[1]}")
+    return out
 
 
 def _qa_pairs(sample: dict) -> list[tuple[str, str]]:
@@ -231,14 +159,11 @@ def collect_items(specs: list[DatasetSpec]) -> tuple[list[Item], InputReport]:
     report = InputReport()
     items: list[Item] = []
     for spec in specs:
-        records = _select(_read_records(spec, report), spec.sampling_strategy, spec.name)
+        records = _selected_records(spec, report)
         by_image: dict[str, Item] = {}
         counts = {"samples": 0, "no_image": 0, "multi": 0, "dup": 0}
         for location, sample in records:
             counts["samples"] += 1
-            if not isinstance(sample, dict):
-                report.add_error(spec.name, location, "sample is not a JSON object")
-                continue
             image = sample.get("image")
             if isinstance(image, list):
                 if len(image) > 1:

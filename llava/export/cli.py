@@ -9,8 +9,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from llava.export import hub
 from llava.export.pipeline import DTYPES, FORMATS, export
@@ -53,9 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _formats(arg: str | None, source: str) -> tuple[str, ...]:
     if arg:
         return tuple(f.strip() for f in arg.split(",") if f.strip())
-    from pathlib import Path
-    import json
-
     cfg = Path(source) / "config.json"
     try:
         native = json.loads(cfg.read_text()).get("model_type") == "llava_onevision"
@@ -70,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     formats = _formats(args.to, args.source)
     if args.push_to_hub:
         try:  # validate before the (long) export
-            hub._check_repo_id(args.push_to_hub)
+            hub.check_repo_id(args.push_to_hub)
         except ValueError as e:
             print(f"llava-export: {e}", file=sys.stderr)
+            return 2
+        if args.push_format and args.push_format not in formats:
+            print(f"llava-export: --push-format {args.push_format} is not among the exported formats "
+                  f"(--to {','.join(formats)})", file=sys.stderr)
             return 2
         if not args.dry_run and not hub.has_token():
             print("llava-export: no Hugging Face token: run `hf auth login` or set HF_TOKEN (or use --dry-run).",
@@ -89,12 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     for fmt, folder in written.items():
         print(f"{fmt}: {folder}")
     if args.push_to_hub:
+        from huggingface_hub.errors import HfHubHTTPError
+
         fmt = args.push_format or ("hf" if "hf" in written else "llava")
-        if fmt not in written:
-            print(f"llava-export: --push-format {fmt} was not exported (--to {','.join(formats)})", file=sys.stderr)
-            return 2
-        result = hub.push_folder(written[fmt], args.push_to_hub, revision=args.revision, private=args.private,
-                                 commit_message=args.commit_message, dry_run=args.dry_run)
+        try:
+            result = hub.push_folder(written[fmt], args.push_to_hub, revision=args.revision, private=args.private,
+                                     commit_message=args.commit_message, dry_run=args.dry_run)
+        except (HfHubHTTPError, PermissionError) as e:
+            print(f"llava-export: upload of {written[fmt]} to {args.push_to_hub} failed: {e}\nThe export is "
+                  "complete; rerun with the same --output-dir and --overwrite, or upload the folder with "
+                  "`hf upload`.", file=sys.stderr)
+            return 1
         if args.dry_run:
             print("dry run, nothing uploaded:")
             print(result.describe())

@@ -57,7 +57,7 @@ def plan_upload(folder: str | Path, repo_id: str, *, revision: str | None = None
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Nothing to upload: {folder} is not a folder. Export the model first.")
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     patterns = DEFAULT_IGNORE_PATTERNS + list(ignore_patterns or [])
     files = sorted(
         (p.relative_to(folder).as_posix(), p.stat().st_size)
@@ -70,7 +70,7 @@ def plan_upload(folder: str | Path, repo_id: str, *, revision: str | None = None
                       commit_message=commit_message or f"Upload {folder.name} with llava-export", files=files)
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts):
         raise ValueError(f"--push-to-hub expects a repo id like 'user-or-org/model-name', got {repo_id!r}.")

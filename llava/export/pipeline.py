@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from llava.export import configs, model_card, processor
-from llava.model import hf_mapping
 from llava.export.sources import TOKENIZER_FILES, Source, read_source
 from llava.export.training_info import read_training_info
+from llava.model import hf_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,12 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
     output_dir = Path(output_dir)
     targets = {f: (output_dir / ("hf" if f == "hf" else "llava-next") if len(formats) > 1 else output_dir)
                for f in formats}
+    source_path = Path(source).resolve()
     for folder in targets.values():
+        resolved = folder.resolve()
+        if resolved == source_path or resolved in source_path.parents:
+            raise ValueError(f"--output-dir {folder} would contain or replace the source {source}; choose a folder "
+                             "outside it (a subfolder of a training run is fine)")
         if folder.exists() and any(folder.iterdir()) and not overwrite:
             raise FileExistsError(f"{folder} is not empty; pass --overwrite or choose another --output-dir")
     reports = model_card.load_eval_report(eval_report)["reports"] if eval_report else []
@@ -64,16 +69,22 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
                      repo_id=repo_id, architecture=_architecture(llava_cfg, vision_cfg))
     written = {}
     for fmt, folder in targets.items():
-        if folder.exists() and overwrite:
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        # Written next to the target and moved into place at the end: an interrupted export never
+        # leaves a half-written folder that looks complete.
+        partial = folder.with_name(folder.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
         if fmt == "llava":
-            _write_llava(folder, src, llava_cfg, vision_cfg, llava_state, max_shard_size)
+            _write_llava(partial, src, llava_cfg, vision_cfg, llava_state, max_shard_size)
         else:
-            _write_native(folder, src, llava_cfg, vision_cfg, llava_state, max_shard_size, dtype)
+            _write_native(partial, src, llava_cfg, vision_cfg, llava_state, max_shard_size, dtype)
         card = model_card.render_model_card(layout=fmt, library_name="transformers" if fmt == "hf" else "llava",
                                             **card_args)
-        (folder / "README.md").write_text(card, encoding="utf-8")
+        (partial / "README.md").write_text(card, encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)  # empty, or --overwrite
+        partial.rename(folder)
         written[fmt] = folder
         logger.info("wrote the %s layout to %s", fmt, folder)
     return written

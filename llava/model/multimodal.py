@@ -138,6 +138,17 @@ class LlavaMetaForCausalLM:
     def get_model(self):
         return self.model
 
+    def register_zero3_external_parameters(self) -> None:
+        """image_newline belongs to the inner model but is used in this (outer) forward; ZeRO-3
+        must gather it here too, or ranks would see an empty partition."""
+        from llava.model.weights import zero3_enabled
+
+        newline = getattr(self.get_model(), "image_newline", None)
+        if newline is not None and zero3_enabled() and hasattr(newline, "ds_id"):
+            import deepspeed
+
+            deepspeed.zero.register_external_parameter(self, newline)
+
     def get_vision_tower(self):
         return self.get_model().get_vision_tower()
 

@@ -127,20 +127,27 @@ class LLaVATrainer(Trainer):
 
     # ---- logging -------------------------------------------------------------------------------
 
+    def _get_learning_rate(self) -> float:
+        # Called right after the optimizer step, before the scheduler moves on: snapshot every
+        # group's rate here so `lr/<part>` matches the Trainer's `learning_rate` (the rate used).
+        if self.optimizer is not None:
+            self._group_lrs = {g["name"]: float(g["lr"]) for g in self.optimizer.param_groups
+                               if g.get("name") and not g["name"].endswith("_no_decay")}
+        return super()._get_learning_rate()
+
     def log(self, logs: dict, start_time: float | None = None) -> None:
         if "loss" in logs and self.optimizer is not None:
-            for g in self.optimizer.param_groups:
-                if g.get("name") and not g["name"].endswith("_no_decay"):
-                    logs[f"lr/{g['name']}"] = float(g["lr"])
+            for name, lr in getattr(self, "_group_lrs", {}).items():
+                logs[f"lr/{name}"] = lr
             w = self._window
             if w["t0"] is not None:
                 elapsed = max(time.perf_counter() - w["t0"], 1e-9)
                 world = self.args.world_size
-                logs["train/tokens_per_s"] = w["tokens"] * world / elapsed  # every rank sees about the same
-                logs["train/samples_per_s"] = w["samples"] * world / elapsed
-                logs["train/data_time_s"] = w["data"]
-                logs["train/step_time_s"] = w["step"]
-                logs["train/data_time_fraction"] = w["data"] / elapsed
+                logs["tokens_per_s"] = w["tokens"] * world / elapsed  # every rank sees about the same
+                logs["samples_per_s"] = w["samples"] * world / elapsed
+                logs["data_time_s"] = w["data"]
+                logs["step_time_s"] = w["step"]
+                logs["data_time_fraction"] = w["data"] / elapsed
             self._window = {"data": 0.0, "step": 0.0, "tokens": 0, "samples": 0, "t0": time.perf_counter()}
             if torch.cuda.is_available():
                 logs["gpu/max_memory_allocated_gb"] = torch.cuda.max_memory_allocated() / 1024**3

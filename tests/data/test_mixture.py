@@ -101,8 +101,8 @@ def test_load_time_checks_report_each_bad_id(tmp_path):
     found = {r.sample_id: r.reason for r in m.bad.records}
     # Cheap checks catch these at load time; corrupt image / over-long are found lazily.
     assert found == {"bad-missing-image": "missing_image", "bad-empty-conversation": "empty_conversation",
-                     "line 10": "malformed_json"}
-    assert expected["line 10"] == "malformed_json"
+                     "line 5": "malformed_json"}
+    assert expected["line 5"] == "malformed_json"
     assert all(m.get(i)[0]["id"] not in found for i in range(len(m)))
 
 

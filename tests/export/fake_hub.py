@@ -54,7 +54,7 @@ def _validate_card(content: str) -> tuple[int, dict]:
     return (400 if errors else 200), {"errors": errors, "warnings": []}
 
 
-def _handler(state: FakeHubState, lfs_min_size: int):
+def _handler(state: FakeHubState, lfs_min_size: int, deny: bool):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep pytest output clean
             pass
@@ -87,6 +87,8 @@ def _handler(state: FakeHubState, lfs_min_size: int):
 
         def do_POST(self):
             rec = self._record()
+            if deny:
+                return self._reply(403, {"error": "You don't have the rights to create a model under this namespace"})
             base = f"http://{self.headers['Host']}"
             path = rec.path.split("?")[0]
             if path == "/api/repos/create":
@@ -140,11 +142,13 @@ def _handler(state: FakeHubState, lfs_min_size: int):
 
 
 class FakeHub:
-    """`with FakeHub() as hub:` serves on 127.0.0.1 (random port); `hub.endpoint`, `hub.state`."""
+    """`with FakeHub() as hub:` serves on 127.0.0.1 (random port); `hub.endpoint`, `hub.state`.
 
-    def __init__(self, lfs_min_size: int = 10_000):
+    `deny=True` answers every POST with 403, like the Hub for a token without write access."""
+
+    def __init__(self, lfs_min_size: int = 10_000, deny: bool = False):
         self.state = FakeHubState()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state, lfs_min_size))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state, lfs_min_size, deny))
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -88,6 +88,18 @@ def test_dry_run_makes_no_request_and_lists_files(tmp_path, tiny_checkpoint):
         assert f"{p.stat().st_size:>14,d}  {p.name}" in result.stdout
 
 
+@pytest.mark.slow
+def test_rejected_upload_is_reported_without_the_token(tmp_path, tiny_checkpoint):
+    out = tmp_path / "out"
+    with FakeHub(deny=True) as hub:
+        result = _run_cli([str(tiny_checkpoint), "-o", str(out), "--to", "llava", "--push-to-hub", REPO],
+                          _env(tmp_path, hub.endpoint, FAKE_TOKEN))
+    assert result.returncode == 1
+    assert f"upload of {out} to {REPO} failed" in result.stderr and "403" in result.stderr
+    assert "The export is complete" in result.stderr and (out / "model.safetensors").is_file()
+    assert FAKE_TOKEN not in result.stdout + result.stderr
+
+
 def test_push_without_token_fails_before_exporting(tmp_path, tiny_checkpoint):
     with FakeHub() as hub:
         result = _run_cli([str(tiny_checkpoint), "-o", str(tmp_path / "out"), "--push-to-hub", REPO],

@@ -121,3 +121,13 @@ def test_non_empty_output_needs_overwrite(tiny_checkpoint, tmp_path):
     (tmp_path / "out" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="--overwrite"):
         export(tiny_checkpoint, tmp_path / "out", formats=("llava",))
+
+
+def test_output_may_not_replace_the_source(tiny_checkpoint):
+    from llava.export import export
+
+    with pytest.raises(ValueError, match="would contain or replace the source"):
+        export(tiny_checkpoint, tiny_checkpoint, formats=("llava",), overwrite=True)
+    with pytest.raises(ValueError, match="would contain or replace the source"):
+        export(tiny_checkpoint / "sub" / "..", tiny_checkpoint.parent, formats=("llava",), overwrite=True)
+    assert (tiny_checkpoint / "model.safetensors").is_file()

@@ -1,6 +1,7 @@
 """ZeRO-3 with 2 CPU processes: ranks with image and text-only batches stay in step (no hang)."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,11 @@ def test_zero3_image_rank_and_text_rank_train_together(tmp_path):
     env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1",
                TORCH_EXTENSIONS_DIR=os.environ.get("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions")))
     worker = Path(__file__).with_name("zero3_worker.py")
+    with socket.socket() as sock:  # a free port, so parallel test runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
          str(worker), str(llm), str(tower), str(tmp_path / "result")],
         env=env, capture_output=True, text=True, timeout=540)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -5,6 +5,8 @@ import os
 import sys
 
 import deepspeed
+import faulthandler
+faulthandler.dump_traceback_later(280, exit=True)
 import torch
 
 deepspeed.init_distributed("gloo")

@@ -73,7 +73,7 @@ def s0(root, tiny_dir):
 def bad(root, s0):
     from llava.data.tiny_data import write_bad_dataset
 
-    yaml_path, expected = write_bad_dataset(root / "bad_data", model_max_length=256)
+    yaml_path, expected = write_bad_dataset(root / "bad_data", model_max_length=256, num_good=6)
     out = root / "runs" / "bad"
     proc = run_stage("finetune_extract_from_scratch.sh", root, "bad", MODEL=s0[0], DATA_CONFIG=yaml_path,
                      OUTPUT_DIR=out, MODEL_MAX_LENGTH=256, GLOBAL_BATCH=4,
@@ -156,8 +156,9 @@ def test_optimizer_has_three_learning_rate_groups(extract):
 
 
 def test_resume_from_step_2_reproduces_the_losses(extract, resumed):
+    assert "Resuming training from checkpoint with epoch 0 and global step 2" in resumed[1].stdout + resumed[1].stderr
     full, again = losses(extract[0]), losses(resumed[0])
-    assert set(again) == {3, 4}
+    assert set(again) == {1, 2, 3, 4}  # steps 1-2 come from the copied checkpoint's state
     for step in (3, 4):
         assert again[step] == pytest.approx(full[step], rel=1e-6, abs=1e-7), (step, full, again)
     a = load_file(str(extract[0] / "model.safetensors"))
@@ -190,34 +191,53 @@ def test_saved_checkpoint_loads_with_the_foundation_loader_and_generates(extract
 def test_wandb_offline_run_holds_the_metrics(root, extract):
     runs = glob.glob(str(root / "wandb_extract" / "wandb" / "offline-run-*"))
     assert len(runs) == 1, runs  # rank 0 only
-    history = _wandb_history(Path(runs[0]))
+    records = list(_wandb_records(Path(runs[0])))
+    history = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+               for r in records if r.WhichOneof("record_type") == "history"]
     logged = set().union(*[set(h) for h in history])
-    for key in ("train/loss", "train/grad_norm", "train/lr/llm", "train/lr/vision_tower", "train/lr/projector",
-                "train/train/tokens_per_s", "train/train/samples_per_s", "train/train/data_time_s",
-                "train/train/step_time_s"):
+    for key in ("train/loss", "train/grad_norm", "train/learning_rate", "train/lr/llm", "train/lr/vision_tower",
+                "train/lr/projector", "train/tokens_per_s", "train/samples_per_s", "train/data_time_s",
+                "train/step_time_s"):
         assert key in logged, (key, sorted(logged))
-    assert len([h for h in history if "train/loss" in h]) == 4
+    steps = [h for h in history if "train/loss" in h]
+    assert len(steps) == 4
+    for h in steps:  # per-group rates are the rates actually used, in the configured ratios
+        assert h["train/lr/llm"] == pytest.approx(h["train/learning_rate"])
+        assert h["train/lr/vision_tower"] == pytest.approx(h["train/learning_rate"] * VISION_LR / LR)
+    config = {i.key: json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "config"
+              for i in r.config.update}
+    assert config["data_counts"] == {"tiny_extract": 27}
+    assert config["run_name"] == "extract"
 
 
-def _wandb_history(run_dir: Path) -> list[dict]:
-    """History rows from the offline run's transaction log (W&B's own reader)."""
+def _wandb_records(path: Path):
+    """Records of an offline W&B run (.wandb = a LevelDB-style log of protobuf records)."""
+    import struct
+
     from wandb.proto import wandb_internal_pb2
-    from wandb.sdk.internal import datastore
 
-    (path,) = run_dir.glob("*.wandb")
-    ds = datastore.DataStore()
-    ds.open_for_scan(str(path))
-    rows = []
-    while True:
-        data = ds.scan_data()
-        if data is None:
-            break
-        rec = wandb_internal_pb2.Record()
-        rec.ParseFromString(data)
-        if rec.WhichOneof("record_type") == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                         for item in rec.history.item})
-    return rows
+    (path,) = path.glob("*.wandb")
+    data, block = path.read_bytes(), 32768
+    assert data[:4] == b":W&B"
+    pos, pending = 7, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # block trailer padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind == 2:
+            pending = chunk
+            continue
+        if kind == 3:
+            pending += chunk
+            continue
+        if kind == 4:
+            chunk, pending = pending + chunk, b""
+        if kind in (1, 4):
+            rec = wandb_internal_pb2.Record()
+            rec.ParseFromString(chunk)
+            yield rec
 
 
 # ---- S0 and the stage after it ------------------------------------------------------------------

@@ -27,6 +27,7 @@ class LlavaQwenForCausalLM(LlavaMetaForCausalLM, Qwen2ForCausalLM):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        self.register_zero3_external_parameters()
 
 
 register_model(LlavaQwenConfig, LlavaQwenForCausalLM)

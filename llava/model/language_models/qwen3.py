@@ -26,6 +26,7 @@ class LlavaQwen3ForCausalLM(LlavaMetaForCausalLM, Qwen3ForCausalLM):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        self.register_zero3_external_parameters()
 
 
 register_model(LlavaQwen3Config, LlavaQwen3ForCausalLM)

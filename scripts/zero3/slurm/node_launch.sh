@@ -11,6 +11,7 @@ set -uo pipefail
 trap '' USR1
 
 export NODE_RANK="${SLURM_NODEID:-${SLURM_PROCID:-0}}"
+export OUTPUT_DIR="$LLAVA_OUTPUT_DIR"  # the stage scripts' own variable (scripts/zero3/common.sh)
 resume_args=()
 if [[ -n "${LLAVA_RESUME_FROM:-}" ]]; then
     resume_args=(--resume_from_checkpoint "$LLAVA_RESUME_FROM")
