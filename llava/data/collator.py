@@ -1,4 +1,5 @@
-"""Batch collation: right-padded batches, or padding-free packing into one row.
+"""Batch collation: right-padded batches (packing, when on, happens after the image features are
+spliced in: see llava/train/packing.py).
 
 Images of all samples are flattened into one list in sample order (LLaVA-NeXT's convention), each
 with its (w, h) size and modality; the model splices them in at the IMAGE_TOKEN_INDEX
@@ -16,20 +17,14 @@ from llava.constants import IGNORE_INDEX
 
 @dataclass
 class SupervisedCollator:
-    """`packing=True`: concatenate the micro-batch into a single row with per-sample
-    `position_ids` restarting at 0 (flash-attention varlen detects the boundaries from them), no
-    padding at all. Only valid with an attention implementation that honours packed position ids
-    (flash_attention_2); the trainer decides."""
-
     pad_token_id: int
     model_max_length: int
-    packing: bool = False
 
     def __call__(self, items: list[dict]) -> dict:
         meta = {"skipped": [s for it in items for s in it.get("skipped", [])],
                 "num_tokens": sum(int(it["num_tokens"]) for it in items),
                 "num_samples": len(items)}
-        batch = self._pack(items) if self.packing else self._pad(items)
+        batch = self._pad(items)
         batch["images"] = [img for it in items for img in it["images"]]
         batch["image_sizes"] = [list(s) for it in items for s in it["image_sizes"]]
         batch["modalities"] = [m for it in items for m in it["modalities"]]
@@ -47,12 +42,3 @@ class SupervisedCollator:
             labels[row, :n] = it["labels"]
             mask[row, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-    def _pack(self, items: list[dict]) -> dict:
-        ids = torch.cat([it["input_ids"] for it in items]).unsqueeze(0)
-        labels = torch.cat([it["labels"] for it in items])
-        starts = torch.tensor([0] + [len(it["input_ids"]) for it in items[:-1]]).cumsum(0)
-        labels[starts] = IGNORE_INDEX  # never predict a sample's first token from the previous sample
-        labels = labels.unsqueeze(0)
-        position_ids = torch.cat([torch.arange(len(it["input_ids"])) for it in items]).unsqueeze(0)
-        return {"input_ids": ids, "labels": labels, "position_ids": position_ids}

@@ -35,7 +35,7 @@ from llava.prompts import PromptSet
 class WorldConfig:
     seed: int = 0
     train_images: int = 2000
-    questions_per_image: int = 3
+    questions_per_image: int = 3       # at most; 1..3 per image, so single-question focus is common
     per_type: int = 20                 # benchmark questions per question type
     reasoner_samples: int = 20000
     extraction_fraction: float = 0.5   # reasoner samples whose description holds the question's statement
@@ -98,8 +98,8 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
         description = world.describe(scene)
         scenes.append({"id": scene.id, "split": "train", "image": image, "description": description,
                        "graph": scene.to_dict()})
-        vqa.append(_vqa_sample(scene, image, world._rng(config.seed, "train", n, "vqa"),
-                               config.questions_per_image))
+        vqa_rng = world._rng(config.seed, "train", n, "vqa")
+        vqa.append(_vqa_sample(scene, image, vqa_rng, vqa_rng.randint(1, config.questions_per_image)))
         captions.append({"id": scene.id, "image": image, "conversations": [
             {"from": "human", "value": "<image>\n" + prompts.caption_prompt},
             {"from": "gpt", "value": description}]})

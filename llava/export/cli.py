@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
         fmt = args.push_format or ("hf" if "hf" in written else "llava")
         try:
+            name = args.push_to_hub.split("/")[-1]
+            message = args.commit_message or f"Upload {name} ({fmt} layout) with llava-export"
             result = hub.push_folder(written[fmt], args.push_to_hub, revision=args.revision, private=args.private,
-                                     commit_message=args.commit_message, dry_run=args.dry_run)
+                                     commit_message=message, dry_run=args.dry_run)
         except (HfHubHTTPError, PermissionError) as e:
             print(f"llava-export: upload of {written[fmt]} to {args.push_to_hub} failed: {e}\nThe export is "
                   "complete; rerun with the same --output-dir and --overwrite, or upload the folder with "

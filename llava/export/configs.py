@@ -56,7 +56,8 @@ def native_to_llava_config(native_cfg: dict, *, dtype: str | None) -> tuple[dict
         problems.append(f"vision_feature_layer={native_cfg.get('vision_feature_layer')}")
     if native_cfg.get("vision_feature_select_strategy", "full") != "full":
         problems.append(f"vision_feature_select_strategy={native_cfg.get('vision_feature_select_strategy')!r}")
-    if native_cfg.get("projector_hidden_act", "gelu") != "gelu" or not native_cfg.get("multimodal_projector_bias", True):
+    projector_bias = native_cfg.get("multimodal_projector_bias", True)
+    if native_cfg.get("projector_hidden_act", "gelu") != "gelu" or not projector_bias:
         problems.append("a projector other than Linear-GELU-Linear with bias")
     if problems:
         raise ValueError("this LlavaOnevision checkpoint has settings the LLaVA-NeXT layout cannot express: "

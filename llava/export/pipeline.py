@@ -122,7 +122,8 @@ def _tower_layers(state: dict) -> set[str]:
 
 
 def _architecture(llava_cfg: dict, vision_cfg: dict) -> dict:
-    out = {"vision tower": llava_cfg.get("mm_vision_tower"),
+    tower = llava_cfg.get("mm_vision_tower")
+    out = {"vision tower": tower if model_card.is_hub_id(tower) else f"SigLIP ({vision_cfg.get('hidden_size')} wide)",
            "vision layers kept": vision_cfg.get("num_hidden_layers"),
            "crop size": vision_cfg.get("image_size"),
            "projector": llava_cfg.get("mm_projector_type"),

@@ -93,8 +93,7 @@ def consolidate_zero(folder: Path) -> dict[str, torch.Tensor]:
     if tag_dir is None:
         raise FileNotFoundError(f"{folder} has no global_stepN/ DeepSpeed shards")
     logger.info("consolidating DeepSpeed ZeRO shards in %s", tag_dir)
-    state = get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=tag_dir.name)
-    return {k: v.clone() if v.data_ptr() == 0 else v for k, v in state.items()}
+    return dict(get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=tag_dir.name))
 
 
 def load_weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -76,3 +76,9 @@ class TrainingArguments(transformers.TrainingArguments):
         "help": "Learning rate of the vision tower (default: --learning_rate)"})
     mm_projector_lr: float | None = field(default=None, metadata={
         "help": "Learning rate of the projector and image_newline (default: --learning_rate)"})
+    push_to_hub_repo: str | None = field(default=None, metadata={
+        "help": "After training, export (LLaVA-NeXT + transformers-native layouts) and upload to this Hub repo "
+                "(token from `hf auth login` / HF_TOKEN; never logged)"})
+    push_to_hub_private: bool = field(default=False)
+    push_to_hub_revision: str | None = field(default=None)
+    push_to_hub_layout: str = field(default="hf", metadata={"help": "hf (transformers-native) | llava"})

@@ -6,7 +6,9 @@ partitioned initialisation when the Trainer's DeepSpeed config is active.
 """
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -141,25 +143,30 @@ def image_token_spec(model) -> ImageTokenSpec:
 
 
 def use_packing(setting: str, model) -> bool:
-    """Packing needs the model to rebuild per-sample positions after splicing images, and an
-    attention that honours them (flash-attn varlen on GPU; transformers' packed masks otherwise)."""
+    """auto: on with flash_attention_2 (varlen kernels skip padding entirely); with sdpa/eager the
+    packed block-diagonal mask costs as much as padding, so auto leaves it off there."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"--packing {setting!r}: use auto, on or off")
-    supported = bool(getattr(core_model(model), "supports_packed_sequences", False))
     attn = getattr(core_model(model).config, "_attn_implementation", None)
-    if setting == "on" and not supported:
-        raise ValueError("--packing on: this model class does not support packed sequences; use --packing off")
-    packing = setting == "on" or (setting == "auto" and supported and attn == "flash_attention_2")
+    packing = setting == "on" or (setting == "auto" and attn == "flash_attention_2")
     logger.info("packing: %s (setting %s, attention %s)", "on" if packing else "off", setting, attn)
     return packing
 
 
-def extras_saver(model, tokenizer, image_processor):
-    """Writes config, generation config, tokenizer and image processor next to the weights."""
+TRAIN_ARGS_FILE = "llava_train_args.json"
+
+
+def extras_saver(model, tokenizer, image_processor, model_args=None, data_args=None, training_args=None):
+    """Writes config, generation config, tokenizer, image processor and the run's arguments
+    (`llava_train_args.json`, read by llava-export for the model card) next to the weights."""
 
     def save(output_dir: str) -> None:
         core = core_model(model)
         out = Path(output_dir)
+        if training_args is not None:
+            args = {"model": asdict(model_args), "data": asdict(data_args),
+                    "training": {**training_args.to_dict(), "world_size": training_args.world_size}}
+            (out / TRAIN_ARGS_FILE).write_text(json.dumps(args, indent=1, default=str))
         core.config.architectures = [type(core).__name__]
         use_cache, core.config.use_cache = core.config.use_cache, True  # off only while training
         core.config.save_pretrained(out)

@@ -147,11 +147,11 @@ def run(model_args, data_args, training_args, source) -> dict:
                               if data_args.group_by_modality_length else (None, None))
     dataset = SupervisedDataset(mixture, tokenizer, image_processor, image_spec, data_args.conv_template,
                                 training_args.model_max_length, lengths, has_image)
-    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, model_max_length=training_args.model_max_length,
-                                  packing=packing)
+    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, model_max_length=training_args.model_max_length)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                           processing_class=tokenizer, lengths=lengths, has_image=has_image,
-                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor))
+                           processing_class=tokenizer, lengths=lengths, has_image=has_image, packing=packing,
+                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor, model_args,
+                                                                         data_args, training_args))
     trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
     if training_args.deepspeed:
         trainer.add_callback(PartitionReportCallback())
@@ -170,10 +170,28 @@ def run(model_args, data_args, training_args, source) -> dict:
         path = skipped.write_report(training_args.output_dir)
         logger.info("skipped-samples report: %s (%d sample(s))", path, len(skipped))
         MixtureLoggingCallback.log_final(skipped.summary())
+    if training_args.should_save and training_args.push_to_hub_repo:
+        push_after_training(training_args)
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
     return {"output_dir": training_args.output_dir, "skipped": len(skipped),
             "log_history": trainer.state.log_history}
+
+
+def push_after_training(training_args) -> None:
+    """Export and upload the finished run; a failure is reported, the saved checkpoint stays."""
+    from llava.export.hub import push_to_hub_after_training
+
+    try:
+        push_to_hub_after_training(training_args.output_dir, training_args.push_to_hub_repo,
+                                   private=training_args.push_to_hub_private,
+                                   revision=training_args.push_to_hub_revision,
+                                   layout=training_args.push_to_hub_layout)
+        logger.info("pushed %s to the Hub repo %s", training_args.output_dir, training_args.push_to_hub_repo)
+    except Exception as e:  # noqa: BLE001 - training succeeded; say how to push by hand
+        logger.error("push to %s failed (%s: %s); the checkpoint is saved in %s, push it later with "
+                     "`llava-export %s --push-to-hub %s`", training_args.push_to_hub_repo, type(e).__name__, e,
+                     training_args.output_dir, training_args.output_dir, training_args.push_to_hub_repo)
 
 
 def shutdown() -> None:

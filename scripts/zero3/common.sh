@@ -12,7 +12,8 @@
 #                     TUNABLE_PARTS, CONV_TEMPLATE, IMAGE_ASPECT_RATIO, LORA (1 = LoRA on the LLM)
 #   DeepSpeed         DEEPSPEED_CONFIG (default zero3.json; zero3_offload.json offloads to CPU)
 #   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest checkpoint-N in OUTPUT_DIR)
-#   launch            NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NPROC_PER_NODE, PYTHON
+#   launch            NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NPROC_PER_NODE, PYTHON,
+#                     DRY_RUN=1 (print the command, do not launch)
 #   monitoring        REPORT_TO (auto|wandb|none), RUN_NAME, WANDB_PROJECT, NUM_WORKERS
 #
 # With neither DATA_ROOT nor DATA_CONFIG set there is no real data to train on: the scripts then
@@ -36,7 +37,8 @@ if [[ -z "${DATA_ROOT:-}" && -z "${DATA_CONFIG:-}" && -z "${DATA_PATH:-}" ]]; th
   llava_log "!!!!!!!!!! TINY EMBEDDED DEFAULT: neither DATA_ROOT nor DATA_CONFIG is set, so this trains a TINY RANDOM model on TINY SYNTHETIC data (assets in $TINY_DIR). This is a smoke test, NOT a real training run. Set DATA_ROOT (and MODEL) for real training. !!!!!!!!!!"
   tiny_env="$("$PYTHON" -m llava.train.tiny_assets "$TINY_DIR" 2>/dev/null)" \
     || llava_die "could not build the tiny default assets in $TINY_DIR (run: $PYTHON -m llava.train.tiny_assets $TINY_DIR)"
-  eval "$tiny_env"
+  # Only our KEY=value lines: libraries may print to stdout when imported.
+  eval "$(grep -E '^TINY_[A-Z_]+=' <<<"$tiny_env")"
 fi
 
 # --- hardware ---------------------------------------------------------------------------------
@@ -53,6 +55,7 @@ if [[ "$HAS_CUDA" == 1 ]]; then
   DEFAULT_WORKERS=4
 else
   DEFAULT_NPROC=2       # CPU: 2 ranks on the gloo backend (REFERENCE section 10)
+  export DS_ACCELERATOR="${DS_ACCELERATOR:-cpu}"
   DEFAULT_PRECISION=fp32
   DEFAULT_WORKERS=0
 fi
@@ -146,5 +149,9 @@ llava_launch() {
     "$@"
   )
   llava_log "launch: ${cmd[*]}"
+  if [[ "${DRY_RUN:-0}" == 1 ]]; then
+    llava_log "DRY_RUN=1: not launching"
+    return 0
+  fi
   exec "${cmd[@]}"
 }

@@ -131,3 +131,22 @@ def test_output_may_not_replace_the_source(tiny_checkpoint):
     with pytest.raises(ValueError, match="would contain or replace the source"):
         export(tiny_checkpoint / "sub" / "..", tiny_checkpoint.parent, formats=("llava",), overwrite=True)
     assert (tiny_checkpoint / "model.safetensors").is_file()
+
+
+def test_bf16_sharded_export_loads_in_both_libraries(tiny_checkpoint, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from llava.export import export
+    from llava.model.builder import load_pretrained_model
+
+    out = export(tiny_checkpoint, tmp_path / "out", dtype="bfloat16", max_shard_size="100KB")
+    for folder in out.values():
+        assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("model-*.safetensors"))) > 1
+    hf, info = AutoModelForImageTextToText.from_pretrained(str(out["hf"]), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert hf.config.dtype == torch.bfloat16 and hf.model.language_model.embed_tokens.weight.dtype == torch.bfloat16
+    _, model, _, _ = load_pretrained_model(str(out["llava"]), device_map="cpu", torch_dtype="bfloat16")
+    source = load_file(str(tiny_checkpoint / "model.safetensors"))
+    ours = model.state_dict()
+    key = "model.layers.0.mlp.down_proj.weight"
+    assert torch.equal(ours[key], source[key].to(torch.bfloat16))

@@ -161,3 +161,31 @@ def test_batch_with_padding_matches_transformers(tiny_model, hf_reference, hf_pr
                           image_sizes=[im.size for im in images]).logits
     for i, row in enumerate(rows_hf):
         torch.testing.assert_close(ours[i, :len(row)], ref[i, :len(row)], rtol=1e-5, atol=1e-5)
+
+
+def test_state_dict_mapping_round_trips(tiny_model, hf_reference):
+    from llava.model.hf_mapping import hf_to_llava_next_state_dict
+
+    ours = dict(tiny_model.state_dict())
+    legacy = llava_next_to_hf_state_dict(ours, tie_word_embeddings=True)
+    back = hf_to_llava_next_state_dict(legacy)
+    assert set(back) == set(ours)  # includes lm_head (tied copy)
+    for key, value in ours.items():
+        assert torch.equal(back[key], value), key
+    # transformers 5's own in-memory layout maps back too
+    from_hf = hf_to_llava_next_state_dict(dict(hf_reference.state_dict()))
+    for key, value in ours.items():
+        assert torch.equal(from_hf[key], value), key
+
+
+def test_hf_config_mapping_uses_height_width_pinpoints():
+    cfg = {"model_type": "qwen3", "hidden_size": 64, "mm_vision_tower": "google/siglip-so400m-patch14-384",
+           "mm_projector_type": "mlp2x_gelu", "mm_patch_merge_type": "spatial_unpad",
+           "image_aspect_ratio": "anyres_max_9", "image_grid_pinpoints": [[384, 768], [768, 384]],
+           "tie_word_embeddings": True, "mm_tunable_parts": "x"}
+    hf = llava_next_config_to_hf(cfg)
+    assert hf["image_grid_pinpoints"] == [[768, 384], [384, 768]]
+    assert hf["vision_config"]["num_hidden_layers"] == 26 and hf["vision_config"]["hidden_size"] == 1152
+    assert "mm_tunable_parts" not in hf["text_config"] and hf["text_config"]["model_type"] == "qwen3"
+    with pytest.raises(ValueError, match="mlp2x_gelu"):
+        llava_next_config_to_hf({**cfg, "mm_projector_type": "linear"})

@@ -6,7 +6,7 @@ import sys
 
 import deepspeed
 import faulthandler
-faulthandler.dump_traceback_later(280, exit=True)
+faulthandler.dump_traceback_later(400, exit=True)
 import torch
 
 deepspeed.init_distributed("gloo")
@@ -33,7 +33,8 @@ losses = []
 for step in range(2):
     if rank == 0:
         ids = torch.tensor([[5, IMAGE_TOKEN_INDEX, 6, 7, 8]])
-        kwargs = dict(images=[torch.randn(7, 3, 64, 64)], image_sizes=[(150, 100)])
+        kwargs = dict(images=[torch.randn(7, 3, 64, 64, generator=torch.Generator().manual_seed(step))],
+                      image_sizes=[(150, 100)])
     else:
         ids = torch.tensor([[9, 10, 11, 12, 13, 14]])
         kwargs = {}

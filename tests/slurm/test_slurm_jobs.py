@@ -111,7 +111,7 @@ def test_tiny_training_job_completes_and_loads(slurm, tmp_path):
 
 def test_preempted_job_checkpoints_requeues_and_resumes(slurm, tmp_path):
     out = tmp_path / "run"
-    total = 12
+    total = 24  # enough steps that the signal lands mid-training on fast machines too
     env = _job_env(slurm, tmp_path, MAX_STEPS=total, SAVE_STEPS=1000)
     job = _submit(env, out)
     wandb_id = _wait(lambda: (out / ".wandb_run_id").is_file() and (out / ".wandb_run_id").read_text().strip(),

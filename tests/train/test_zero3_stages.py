@@ -208,6 +208,7 @@ def test_wandb_offline_run_holds_the_metrics(root, extract):
               for i in r.config.update}
     assert config["data_counts"] == {"tiny_extract": 27}
     assert config["run_name"] == "extract"
+    assert config.get("hub_token") in (None, "<HUB_TOKEN>")  # secrets are masked, never logged
 
 
 def _wandb_records(path: Path):
@@ -260,6 +261,9 @@ def test_projector_pretraining_output_is_a_complete_checkpoint(s0, tiny_dir):
     assert {g["name"].split("_no")[0] for g in groups} == {"projector"} and groups[0]["lr"] == 1e-3
     for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
         assert (out / name).is_file()
+    args = json.loads((out / "llava_train_args.json").read_text())  # read by llava-export's model card
+    assert args["model"]["mm_tunable_parts"] == "mm_mlp_adapter" and args["data"]["conv_template"] == "plain"
+    assert args["training"]["world_size"] == 2
 
 
 def test_bad_samples_are_skipped_and_reported_and_s0_output_is_accepted(bad):
