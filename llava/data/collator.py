@@ -18,7 +18,6 @@ from llava.constants import IGNORE_INDEX
 @dataclass
 class SupervisedCollator:
     pad_token_id: int
-    model_max_length: int
 
     def __call__(self, items: list[dict]) -> dict:
         meta = {"skipped": [s for it in items for s in it.get("skipped", [])],

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from llava.data.bad_samples import BadSample
@@ -50,9 +48,9 @@ class SupervisedDataset(Dataset):
     modalities, num_tokens (text + image tokens), skipped (bad samples met on the way)."""
 
     def __init__(self, mixture: Mixture, tokenizer, image_processor, image_spec: ImageTokenSpec,
-                 conv_template: str = "qwen_1_5", model_max_length: int = 32768,
-                 lengths: np.ndarray | None = None, has_image: np.ndarray | None = None,
-                 overlong: str = "skip") -> None:
+                 conv_template: str = "qwen_1_5", model_max_length: int = 32768, overlong: str = "skip") -> None:
+        """`overlong`: "skip" (report) samples longer than model_max_length, or "truncate" their text
+        (never inside an image; a sample left without answer tokens is still skipped)."""
         if overlong not in ("skip", "truncate"):
             raise ValueError(f"overlong must be 'skip' or 'truncate', got {overlong!r}")
         self.mixture = mixture
@@ -61,8 +59,6 @@ class SupervisedDataset(Dataset):
         self.image_spec = image_spec
         self.conv_template = conv_template
         self.model_max_length = model_max_length
-        self.lengths = lengths
-        self.has_image = has_image
         self.overlong = overlong
 
     def __len__(self) -> int:

@@ -60,6 +60,8 @@ class DataArguments:
     packing: str = field(default="auto", metadata={
         "help": "Padding-free packing of each micro-batch into one row: auto (on with flash_attention_2) | "
                 "on | off"})
+    overlong: str = field(default="skip", metadata={
+        "help": "Samples longer than --model_max_length: skip (and report) | truncate (text only, never an image)"})
     check_image_files: bool = field(default=True, metadata={
         "help": "Check at start that every image file exists (skipped samples are reported)"})
     max_bad_fraction: float = field(default=0.5, metadata={

@@ -146,8 +146,8 @@ def run(model_args, data_args, training_args, source) -> dict:
                                               data_args.length_cache_dir)
                               if data_args.group_by_modality_length else (None, None))
     dataset = SupervisedDataset(mixture, tokenizer, image_processor, image_spec, data_args.conv_template,
-                                training_args.model_max_length, lengths, has_image)
-    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, model_max_length=training_args.model_max_length)
+                                training_args.model_max_length, data_args.overlong)
+    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                            processing_class=tokenizer, lengths=lengths, has_image=has_image, packing=packing,
                            save_extras=model_setup.extras_saver(model, tokenizer, image_processor, model_args,

@@ -65,10 +65,21 @@ def test_collator_pads(parts, tmp_path):
     mixture = load_mixture(tmp_path / "tiny_extract.yaml")
     ds = SupervisedDataset(mixture, tok, processor, spec, "qwen_1_5")
     items = [ds[0], ds[1], ds[len(ds) - 1]]  # two image samples, one text-only
-    padded = SupervisedCollator(pad_token_id=tok.pad_token_id, model_max_length=512)(items)
+    padded = SupervisedCollator(pad_token_id=tok.pad_token_id)(items)
     lens = [len(it["input_ids"]) for it in items]
     assert padded["input_ids"].shape == (3, max(lens))
     assert padded["attention_mask"].sum(1).tolist() == lens
     assert len(padded["images"]) == 2 and padded["modalities"] == ["image", "image"]
     assert (padded["input_ids"] == IMAGE_TOKEN_INDEX).sum() == 2
     assert padded["meta"]["num_samples"] == 3 and padded["meta"]["num_tokens"] == sum(it["num_tokens"] for it in items)
+
+
+def test_overlong_truncate_keeps_the_sample(parts, tmp_path):
+    _, tok, processor, spec = parts
+    yaml_path, _ = write_bad_dataset(tmp_path, model_max_length=256, num_good=6)
+    mixture = load_mixture(yaml_path)
+    ds = SupervisedDataset(mixture, tok, processor, spec, "qwen_1_5", model_max_length=256, overlong="truncate")
+    i = [mixture.get(k)[0]["id"] for k in range(len(ds))].index("bad-over-long")
+    item = ds[i]
+    assert item["skipped"] == [] and item["num_tokens"] == 256
+    assert (item["input_ids"] == IMAGE_TOKEN_INDEX).sum() == 1 and (item["labels"] != IGNORE_INDEX).any()

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from llava.tiny import models as tiny
+from model_helpers import random_pil
 
 
 @pytest.fixture(scope="session")
@@ -19,14 +20,6 @@ def tiny_model(tiny_tower_dir):
 def tiny_checkpoint(tmp_path_factory):
     """A saved tiny checkpoint (this package's own save_pretrained)."""
     return tiny.build_tiny_llava_checkpoint(tmp_path_factory.mktemp("saved") / "ckpt")
-
-
-def random_pil(width, height, seed=0):
-    from PIL import Image
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from llava.constants import IMAGE_TOKEN_INDEX
 from llava.model.builder import load_pretrained_model
 from llava.tiny.tokenizer import build_tiny_qwen3_tokenizer
 
-from conftest import random_pil
+from model_helpers import random_pil
 
 TOWER_LAYERS = 3  # original tower; LLaVA-OneVision keeps 2
 

@@ -6,7 +6,7 @@ import torch
 from llava.constants import IMAGE_TOKEN_INDEX
 from llava.model.builder import load_pretrained_model
 
-from conftest import random_pil
+from model_helpers import random_pil
 
 mm_utils = pytest.importorskip("llava.mm_utils")
 

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from llava.constants import IMAGE_TOKEN_INDEX
 from llava.model.hf_mapping import llava_next_config_to_hf, llava_next_to_hf_state_dict
 
-from conftest import random_pil
+from model_helpers import random_pil
 
 IMAGE_TOKEN_ID = 1037  # "<|image_pad|>" in the tiny tokenizer: any id inside the vocabulary works
 

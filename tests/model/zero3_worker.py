@@ -18,7 +18,7 @@ from llava.model.build import build_perception_model  # noqa: E402
 llm_dir, tower_dir, out_path = sys.argv[1:4]
 rank = torch.distributed.get_rank()
 ds_config = {"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1,
-             "zero_optimization": {"stage": 3}, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}},
+             "zero_optimization": {"stage": 3, "stage3_param_persistence_threshold": 0}, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}},
              "bf16": {"enabled": False}}
 keep = HfDeepSpeedConfig(ds_config)  # makes from_pretrained partition the model (zero.Init)
 model, tokenizer = build_perception_model(llm_dir, tower_dir, image_aspect_ratio="anyres_max_4",

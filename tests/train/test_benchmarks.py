@@ -3,8 +3,6 @@ import runpy
 import sys
 from pathlib import Path
 
-import pytest
-
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 

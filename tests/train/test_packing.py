@@ -25,7 +25,7 @@ def setup(tmp_path_factory):
 def test_packed_loss_and_grads_equal_padded(setup):
     tok, model, ds = setup
     items = [ds[0], ds[3], ds[len(ds) - 1]]  # different lengths, one text-only
-    batch = SupervisedCollator(tok.pad_token_id, 4096)(items)
+    batch = SupervisedCollator(tok.pad_token_id)(items)
     batch.pop("meta")
     model.train()
     model.zero_grad()
