@@ -17,7 +17,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-VERSION = "1"
+VERSION = "1"  # scripts/zero3/common.sh reads this layout directly when the marker says 1
 
 
 def prepare_tiny_assets(root: str | os.PathLike) -> dict[str, str]:

@@ -43,7 +43,6 @@ def dry_run(script, *args, **env):
     return proc, flags, launch
 
 
-@pytest.mark.slow  # four script launches (each checks the tiny assets in a fresh interpreter)
 @pytest.mark.parametrize("script", sorted(STAGES))
 def test_tiny_default_settings(script, tiny_dir):
     proc, flags, _ = dry_run(script, TINY_DIR=tiny_dir)
