@@ -132,8 +132,34 @@ def _image_list(images) -> list[torch.Tensor]:
     return out
 
 
+def is_packed(position_ids) -> bool:
+    """True when position_ids restart inside a row (several samples packed into one row); the same
+    rule transformers uses to build the block-diagonal mask (masking_utils.find_packed_sequence_indices)."""
+    if position_ids is None or position_ids.ndim != 2 or position_ids.shape[-1] < 2:
+        return False
+    return bool((position_ids.diff(dim=-1) != 1).any())
+
+
+def _check_all_images_used(features, used: int) -> None:
+    if used != len(features):
+        raise ValueError(f"{len(features)} images were passed but the batch has {used} <image> tokens "
+                         "(plus text-only samples); give one <image> per image")
+
+
+def _with_touch(inputs_embeds: torch.Tensor, touch) -> torch.Tensor:
+    # Zero-valued, but keeps every vision/projector parameter in the autograd graph, so ZeRO-3
+    # ranks with text-only or differently shaped batches stay in step.
+    return inputs_embeds if touch is None else inputs_embeds + touch.to(inputs_embeds.dtype)
+
+
 class LlavaMetaForCausalLM:
     """Mixin for the outer causal-LM class."""
+
+    # Padding-free packing: forward(input_ids of shape (1, L) with the samples concatenated,
+    # position_ids restarting at 0 at each sample, attention_mask=None, labels) gives the same
+    # per-token logits and loss as the samples run one by one, with sdpa, eager and flash-attention
+    # (tests/model/test_packing.py). Images are spliced per sample, see `_prepare_packed`.
+    supports_packed_sequences = True
 
     def get_model(self):
         return self.model
@@ -204,6 +230,38 @@ class LlavaMetaForCausalLM:
         return features, modalities, touch
 
     # ------------------------------------------------------------------ splice
+    def _splice_sample(self, ids, lab, features, modalities, image_idx: int, where: str):
+        """One sample's token ids (no padding) -> (embeddings, labels, next image index)."""
+        is_image = ids == IMAGE_TOKEN_INDEX
+        text_embeds = self.get_model().embed_tokens(ids[~is_image])
+        positions = is_image.nonzero().flatten().tolist()
+        if not positions:
+            if image_idx < len(features) and modalities[image_idx] == "text":
+                image_idx += 1  # this text-only sample's dummy image
+            return text_embeds, lab, image_idx
+        pieces, piece_labels = [], []
+        start, text_start = 0, 0
+        for pos in positions + [len(ids)]:
+            n_text = pos - start
+            pieces.append(text_embeds[text_start:text_start + n_text])
+            if lab is not None:
+                piece_labels.append(lab[start:pos])
+            text_start += n_text
+            start = pos + 1
+            if pos == len(ids):
+                break
+            if image_idx >= len(features):
+                raise ValueError(f"{where} has more <image> tokens than images were passed "
+                                 f"({len(features)} images for the batch)")
+            if modalities[image_idx] == "text":
+                raise ValueError(f"{where} has an <image> token but its image is marked 'text'")
+            feature = features[image_idx].to(text_embeds.dtype)
+            image_idx += 1
+            pieces.append(feature)
+            if lab is not None:
+                piece_labels.append(torch.full((feature.shape[0],), IGNORE_INDEX, dtype=lab.dtype, device=lab.device))
+        return torch.cat(pieces), (torch.cat(piece_labels) if lab is not None else None), image_idx
+
     def prepare_inputs_labels_for_multimodal(self, input_ids, position_ids, attention_mask, past_key_values,
                                              labels, images, modalities=None, image_sizes=None,
                                              padding_side: str | None = None, run_dummy: bool | None = None):
@@ -212,11 +270,15 @@ class LlavaMetaForCausalLM:
         Returns (None, position_ids, attention_mask, past_key_values, inputs_embeds, labels) with
         image positions labelled IGNORE_INDEX, each sample truncated to `tokenizer_model_max_length`
         and re-padded on `padding_side` (default: config.tokenizer_padding_side).
+
+        Packed input (no attention_mask, no cache, one row whose position_ids restart at 0 at each
+        sample start, see `is_packed`) stays packed: see `_prepare_packed`.
         """
         if run_dummy is None:
             run_dummy = self.training and torch.is_grad_enabled()
         features, modalities, touch = self._image_features(images, image_sizes, modalities, run_dummy)
-        embed = self.get_model().embed_tokens
+        if attention_mask is None and past_key_values is None and is_packed(position_ids):
+            return self._prepare_packed(input_ids, position_ids, labels, features, modalities, touch)
         device = input_ids.device
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
@@ -224,43 +286,12 @@ class LlavaMetaForCausalLM:
         image_idx = 0
         rows_embeds, rows_labels = [], []
         for b in range(input_ids.shape[0]):
-            ids = input_ids[b][attention_mask[b]]
             lab = labels[b][attention_mask[b]] if labels is not None else None
-            is_image = ids == IMAGE_TOKEN_INDEX
-            text_embeds = embed(ids[~is_image])
-            positions = is_image.nonzero().flatten().tolist()
-            if not positions:
-                if image_idx < len(features) and modalities[image_idx] == "text":
-                    image_idx += 1  # this text-only sample's dummy image
-                rows_embeds.append(text_embeds)
-                rows_labels.append(lab if lab is not None else None)
-                continue
-            pieces, piece_labels = [], []
-            start, text_start = 0, 0
-            for pos in positions + [len(ids)]:
-                n_text = pos - start
-                pieces.append(text_embeds[text_start:text_start + n_text])
-                if lab is not None:
-                    piece_labels.append(lab[start:pos])
-                text_start += n_text
-                start = pos + 1
-                if pos == len(ids):
-                    break
-                if image_idx >= len(features):
-                    raise ValueError(f"sample {b} has more <image> tokens than images were passed "
-                                     f"({len(features)} images for the batch)")
-                if modalities[image_idx] == "text":
-                    raise ValueError(f"sample {b} has an <image> token but its image is marked 'text'")
-                feature = features[image_idx].to(text_embeds.dtype)
-                image_idx += 1
-                pieces.append(feature)
-                if lab is not None:
-                    piece_labels.append(torch.full((feature.shape[0],), IGNORE_INDEX, dtype=lab.dtype, device=device))
-            rows_embeds.append(torch.cat(pieces))
-            rows_labels.append(torch.cat(piece_labels) if lab is not None else None)
-        if image_idx != len(features):
-            raise ValueError(f"{len(features)} images were passed but the batch has {image_idx} <image> tokens "
-                             "(plus text-only samples); give one <image> per image")
+            row, lab, image_idx = self._splice_sample(input_ids[b][attention_mask[b]], lab, features, modalities,
+                                                      image_idx, f"sample {b}")
+            rows_embeds.append(row)
+            rows_labels.append(lab)
+        _check_all_images_used(features, image_idx)
 
         max_len = mm_setting(self.config, "tokenizer_model_max_length")
         if max_len:
@@ -289,11 +320,54 @@ class LlavaMetaForCausalLM:
             new_pos[b, span] = torch.arange(length, device=device)
             if new_labels is not None:
                 new_labels[b, span] = rows_labels[b]
-        if touch is not None:
-            # Zero-valued, but keeps every vision/projector parameter in the autograd graph, so
-            # ZeRO-3 ranks with text-only or differently shaped batches stay in step.
-            inputs_embeds = inputs_embeds + touch.to(dtype)
-        return None, new_pos, new_mask, past_key_values, inputs_embeds, new_labels
+        return None, new_pos, new_mask, past_key_values, _with_touch(inputs_embeds, touch), new_labels
+
+    def _prepare_packed(self, input_ids, position_ids, labels, features, modalities, touch):
+        """Splice images into each sample of a packed row and keep it packed.
+
+        Each sample's position_ids become arange(expanded length) and the first label of each
+        sample is ignored (the previous sample's last token must not be trained to predict it).
+        attention_mask stays None: transformers derives the sample boundaries from the restarting
+        position_ids (a block-diagonal mask for sdpa/eager, cu_seqlens for flash-attention varlen).
+        tokenizer_model_max_length applies to the whole packed row: samples past it are cut
+        (budget the packing so this does not happen).
+        """
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"packed input (position_ids restarting at 0, no attention_mask) must be one row, got "
+                             f"{input_ids.shape[0]} rows: flash-attention only finds the sample boundaries in "
+                             "a single row; concatenate the samples into input_ids of shape (1, L)")
+        ids, pos = input_ids[0], position_ids.expand_as(input_ids)[0]
+        lab = labels[0] if labels is not None else None
+        starts = (pos == 0).nonzero().flatten().tolist()
+        if not starts or starts[0] != 0:
+            raise ValueError("packed position_ids must start at 0 and restart at 0 at each sample start")
+        image_idx = 0
+        pieces, piece_labels, piece_pos = [], [], []
+        for k, (a, b) in enumerate(zip(starts, starts[1:] + [len(ids)])):
+            if not torch.equal(pos[a:b], torch.arange(b - a, device=pos.device)):
+                raise ValueError(f"packed sample {k} (tokens {a}..{b - 1}) has position_ids {pos[a:b].tolist()[:8]}...; "
+                                 "each packed sample's position_ids must be 0, 1, 2, ...")
+            seg_embeds, seg_labels, image_idx = self._splice_sample(
+                ids[a:b], lab[a:b] if lab is not None else None, features, modalities, image_idx,
+                f"packed sample {k}")
+            pieces.append(seg_embeds)
+            piece_pos.append(torch.arange(seg_embeds.shape[0], device=ids.device))
+            if seg_labels is not None:
+                seg_labels = seg_labels.clone()
+                seg_labels[0] = IGNORE_INDEX
+                piece_labels.append(seg_labels)
+        _check_all_images_used(features, image_idx)
+        embeds, new_pos = torch.cat(pieces), torch.cat(piece_pos)
+        new_labels = torch.cat(piece_labels) if lab is not None else None
+        max_len = mm_setting(self.config, "tokenizer_model_max_length")
+        if max_len and embeds.shape[0] > max_len:
+            logger.warning("truncating a packed row of %d samples from %d to tokenizer_model_max_length=%d tokens "
+                           "after inserting image features; pack fewer tokens per row", len(starts),
+                           embeds.shape[0], max_len)
+            embeds, new_pos = embeds[:max_len], new_pos[:max_len]
+            new_labels = new_labels[:max_len] if new_labels is not None else None
+        return (None, new_pos[None], None, None, _with_touch(embeds[None], touch),
+                new_labels[None] if new_labels is not None else None)
 
     # ------------------------------------------------------------------ forward / generate
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
@@ -304,7 +378,12 @@ class LlavaMetaForCausalLM:
         (transformers 5 renamed it); `return_dict` is accepted for old callers and ignored."""
         cache = cache if cache is not None else past_key_values
         needs_dummy = images is None and self.training and torch.is_grad_enabled()
-        if inputs_embeds is None and (images is not None or needs_dummy):
+        packed = attention_mask is None and cache is None and is_packed(position_ids)
+        if packed:
+            # transformers only builds the block-diagonal mask from position_ids when there is no
+            # KV cache, and would create one here if use_cache (config default True) were on.
+            use_cache = False
+        if inputs_embeds is None and (images is not None or needs_dummy or packed):
             (input_ids, position_ids, attention_mask, cache, inputs_embeds, labels) = \
                 self.prepare_inputs_labels_for_multimodal(input_ids, position_ids, attention_mask, cache, labels,
                                                           images, modalities, image_sizes)

@@ -150,8 +150,8 @@ def run(model_args, data_args, training_args, source) -> dict:
     collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                            processing_class=tokenizer, lengths=lengths, has_image=has_image, packing=packing,
-                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor, model_args,
-                                                                         data_args, training_args))
+                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor,
+                                                                model_args, data_args, training_args))
     trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
     if training_args.deepspeed:
         trainer.add_callback(PartitionReportCallback())
