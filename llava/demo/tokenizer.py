@@ -23,7 +23,8 @@ def demo_corpus(samples_per_type: int = 40) -> list[str]:
         for t, qtype in enumerate(world.QUESTION_TYPES):
             item = world.make_mc(0, "vocab", n * len(world.QUESTION_TYPES) + t, qtype, world.LETTERS[n % 4])
             q = item.question
-            texts += [world.describe(item.scene), item.mmstar_question, item.thinking(), q.statement, q.focus,
+            texts += [world.describe(item.scene), item.mmstar_question, item.thinking(), item.thinking("facts"),
+                      q.statement, q.focus,
                       world.statement_for(q.text, q.answer), world.focus_for(q.text)]
     return texts
 

@@ -10,7 +10,7 @@ demo needs derives from the scene graph alone:
   question-specific focus ("contents to observe");
 - multiple-choice questions in MMStar's layout, one per question type, with the option letter and
   distractors drawn so that types and letters are exactly balanced;
-- a short thinking trace per question that first copies the needed facts, then names the letter
+- a short thinking trace per question that first states the needed fact, then names the letter
   (what the tiny reasoner is trained to write).
 
 Every random choice goes through ``random.Random`` seeded by ``(seed, split, number)``, so a scene
@@ -299,10 +299,18 @@ class MCItem:
         opts = ", ".join(f"{L}: {o}" for L, o in zip(LETTERS, self.options))
         return f"{self.question.text}\nOptions: {opts}"
 
-    def thinking(self) -> str:
-        """The reasoning trace: the copied facts, then the option that matches."""
-        facts = ". ".join(self.question.facts)
-        return f"{facts}. {self.question.answer} is {self.letter}."
+    def thinking(self, style: str = "statement") -> str:
+        """The reasoning trace, then the option that matches (``red is B.``).
+
+        ``statement``: the question's declarative statement first -- in Extract+Think it is the
+        last sentence of the perception model's description, so reading it is one copy, the same
+        for every question type. ``facts``: the individual facts a generic description holds.
+        """
+        if style == "statement":
+            return f"{self.question.statement} {self.question.answer} is {self.letter}."
+        if style == "facts":
+            return f"{'. '.join(self.question.facts)}. {self.question.answer} is {self.letter}."
+        raise ValueError(f"unknown thinking style {style!r}; use 'statement' or 'facts'")
 
 
 def make_choice(scene: Scene, q: Question, letter: str, rng: random.Random) -> tuple[list[str], str]:

@@ -9,6 +9,8 @@ sample is ignored so no sample is trained to continue the previous one.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from llava.constants import IGNORE_INDEX
@@ -27,3 +29,27 @@ def pack_spliced_batch(core_model, inputs: dict) -> dict:
     # No KV cache: transformers only derives packed boundaries from position ids without one.
     return {"inputs_embeds": embeds[keep].unsqueeze(0), "labels": flat_labels.unsqueeze(0),
             "position_ids": position_ids[keep].unsqueeze(0), "use_cache": False}
+
+
+@contextlib.contextmanager
+def packed_forward(core_model):
+    """While active, `core_model.forward` takes the usual padded batch and runs it packed.
+
+    The packing happens inside the forward call on purpose: under ZeRO-3, DeepSpeed gathers
+    partitioned parameters (e.g. `image_newline`) only while its engine's forward is running.
+    """
+    original = core_model.forward
+
+    def forward(input_ids=None, attention_mask=None, labels=None, images=None, image_sizes=None,
+                modalities=None, **kwargs):
+        packed = pack_spliced_batch(core_model, {"input_ids": input_ids, "attention_mask": attention_mask,
+                                                 "labels": labels, "images": images, "image_sizes": image_sizes,
+                                                 "modalities": modalities})
+        kwargs.pop("use_cache", None)
+        return original(**packed, **kwargs)
+
+    core_model.forward = forward
+    try:
+        yield
+    finally:
+        del core_model.forward

@@ -24,7 +24,7 @@ from llava.data.bad_samples import BadSampleLog
 from llava.data.sampler import LengthGroupedSampler, SeededRandomSampler
 from llava.train.consolidated_save import save_consolidated_weights
 from llava.train.deepspeed_config import offloads_optimizer
-from llava.train.packing import pack_spliced_batch
+from llava.train.packing import packed_forward
 from llava.train.parts import GROUP_NAMES, LLM, PROJECTOR, VISION, part_of_parameters
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,12 @@ class LLaVATrainer(Trainer):
         return loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.packing:
-            inputs = pack_spliced_batch(_llava_core(model), inputs)
-        return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                    num_items_in_batch=num_items_in_batch)
+        if not self.packing:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        with packed_forward(_llava_core(model)):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
 
     # ---- optimizer -----------------------------------------------------------------------------
 
@@ -188,7 +190,9 @@ class LLaVATrainer(Trainer):
 
 
 
+
 def _llava_core(model):
-    """The model to call `prepare_inputs_labels_for_multimodal` on: inside DeepSpeed's engine;
-    a PEFT wrapper forwards the attribute to the LLaVA model it wraps."""
-    return getattr(model, "module", model)
+    """The LLaVA model itself, inside DeepSpeed's engine and a PEFT wrapper."""
+    from llava.train.model_setup import core_model
+
+    return core_model(getattr(model, "module", model))

@@ -91,6 +91,8 @@ def test_packed_row_equals_unpacked_samples(model, samples, impl):
     _set_attn(model, impl)
     with torch.no_grad():
         ref = _reference(model, samples)
+        # use_cache left to the config (True): transformers would then make a KV cache and skip
+        # the packed mask; the model must turn the cache off for packed input.
         packed = model(**_packed_inputs(samples))
     assert samples[0]["expected_image_tokens"] + len(samples[0]["ids"]) - 1 == ref[0][0].shape[0]
     lengths = [logits.shape[0] for logits, _, _ in ref]

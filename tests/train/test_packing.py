@@ -6,7 +6,7 @@ import torch
 from llava.data.collator import SupervisedCollator
 from llava.data.dataset import SupervisedDataset
 from llava.data.mixture import load_mixture
-from llava.train.packing import pack_spliced_batch
+from llava.train.packing import pack_spliced_batch, packed_forward
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,9 @@ def test_packed_loss_and_grads_equal_padded(setup):
     for n, p in model.named_parameters():
         if n in grads:
             torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-6, msg=n)
+
+    # What the trainer runs: the padded batch through the packing forward wrapper.
+    with packed_forward(model):
+        wrapped = model(**batch).loss
+    assert "forward" not in vars(model)  # the wrapper is gone afterwards
+    torch.testing.assert_close(wrapped, padded, rtol=1e-5, atol=1e-6)

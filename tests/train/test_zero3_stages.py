@@ -6,6 +6,7 @@ Four runs feed all assertions (module-scoped fixtures, run once):
   s0        pretrain_projector.sh (tiny default), 2 steps
   bad       finetune_extract_from_scratch.sh from s0's output, zero3_offload.json, a mixture with one
             broken sample of each kind
+plus two 2-step runs with 2 samples per device, packed and padded, that must agree.
 """
 from __future__ import annotations
 
@@ -287,3 +288,20 @@ def test_offload_config_keeps_the_three_learning_rates(bad):
     ckpts = sorted(out.glob("checkpoint-*"))
     sched = torch.load(ckpts[-1] / "scheduler.pt", weights_only=False)
     assert sorted(set(sched["base_lrs"])) == sorted({LR, VISION_LR, PROJECTOR_LR})
+
+
+# ---- packing under ZeRO-3 ----------------------------------------------------------------------
+
+
+def test_packed_training_matches_padded_training(root, tiny_dir):
+    runs = {}
+    for mode in ("on", "off"):
+        out = root / "runs" / f"packing_{mode}"
+        proc = run_stage("finetune_extract.sh", root, f"packing_{mode}", "--packing", mode, TINY_DIR=tiny_dir,
+                         OUTPUT_DIR=out, MAX_STEPS=2, PER_DEVICE_BATCH=2, GLOBAL_BATCH=4, REPORT_TO="none")
+        assert proc.returncode == 0, tail(proc)
+        assert f"packing: {mode} (setting {mode}" in proc.stdout
+        runs[mode] = losses(out)
+    assert runs["on"].keys() == {1, 2}
+    for step in (1, 2):
+        assert runs["on"][step] == pytest.approx(runs["off"][step], rel=1e-5)

@@ -19,15 +19,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_stage(script: str, tmp: Path, log_name: str, timeout: int = 600, **env_overrides) -> subprocess.CompletedProcess:
-    """Run scripts/zero3/<script> with a clean environment for tiny runs; the log is kept in tmp."""
+def run_stage(script: str, tmp: Path, log_name: str, *args: str, timeout: int = 600,
+              **env_overrides) -> subprocess.CompletedProcess:
+    """Run scripts/zero3/<script> (extra llava-train `args`) with a clean environment for tiny runs;
+    the log is kept in tmp."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_ROOT", "DATA_CONFIG", "DATA_PATH", "MODEL", "LLM",
                                                            "OUTPUT_DIR", "RANK", "LOCAL_RANK", "WORLD_SIZE")}
     env.update({"TORCH_EXTENSIONS_DIR": TORCH_EXTENSIONS_DIR, "MASTER_PORT": str(free_port()),
                 "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 "NPROC_PER_NODE": "2"})
     env.update({k: str(v) for k, v in env_overrides.items()})
-    proc = subprocess.run(["bash", str(ZERO3 / script)], cwd=REPO, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(ZERO3 / script), *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
     (tmp / f"{log_name}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return proc
