@@ -145,6 +145,13 @@ class PromptSet:
         return self.reasoning_prefix.format(description=description) + q + suffix
 
 
+def strip_thinking(text: str) -> str:
+    """Drop a `<think>...</think>` block (thinking models) and surrounding whitespace."""
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    return text.strip()
+
+
 def parse_focus(text: str) -> str:
     """Return the text after the last "Contents to observe:" marker (or the whole text)."""
     if FOCUS_ANSWER_MARKER in text:

@@ -6,8 +6,7 @@ text, so both call these functions (`generate_focus` takes any object with
 """
 from __future__ import annotations
 
-from llava.datagen.teachers.chat import strip_thinking
-from llava.prompts import PromptSet, parse_focus
+from llava.prompts import PromptSet, parse_focus, strip_thinking
 
 # Not stated in the paper (inferred): a focus is one short phrase.
 DEFAULT_FOCUS_MAX_NEW_TOKENS = 128

@@ -13,13 +13,9 @@ from tqdm import tqdm
 
 from llava.eval.artifacts import JsonlArtifact
 from llava.eval.text_generation import SamplingSettings, chat_prompt, generate_batches, load_causal_lm
-from llava.prompts import PromptSet, parse_focus
+from llava.prompts import PromptSet, parse_focus, strip_thinking
 
 FOCUS_SAMPLING = SamplingSettings(do_sample=False, max_new_tokens=128)
-
-
-def strip_thinking(text: str) -> str:
-    return text.rsplit("</think>", 1)[1] if "</think>" in text else text
 
 
 def load_focus_file(path: str | Path, questions) -> dict[str, str]:

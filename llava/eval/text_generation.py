@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import torch
 
-DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-          "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+# Model loading is shared with the datagen teachers; these names stay importable from here.
+from llava.utils.causal_lm import DTYPES, load_causal_lm, resolve_device  # noqa: F401
 
 
 @dataclass
@@ -38,46 +37,6 @@ class SamplingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(device: str | None) -> str:
-    if device and device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_causal_lm(name_or_path: str, dtype: str = "auto", device: str | None = None,
-                   attn_implementation: str | None = None):
-    """(model, tokenizer) for generation; tokenizer pads on the left."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    _check_model_path(name_or_path)
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(f"{name_or_path}: the tokenizer has no chat template; use an instruct/chat model")
-    kwargs = {"dtype": DTYPES[dtype]}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-    model.to(resolve_device(device)).eval()
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if model.generation_config.eos_token_id is None:
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model, tokenizer
-
-
-def _check_model_path(name_or_path: str) -> None:
-    path = Path(name_or_path).expanduser()
-    looks_local = name_or_path.startswith((".", "/", "~")) or path.exists()
-    if looks_local and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"model folder {path} has no config.json (wrong path? a hub id looks "
-                                "like Owner/Name)")
 
 
 def chat_prompt(tokenizer, user_text: str, enable_thinking: bool | None = None) -> str:

@@ -53,7 +53,7 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
     if dtype:
         src.state_dict = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in src.state_dict.items()}
     if src.kind == "native":
-        llava_cfg, vision_cfg = configs.native_to_llava_config(src.config, dtype=dtype)
+        llava_cfg, vision_cfg = hf_mapping.hf_config_to_llava_next(src.config, dtype=dtype)
         llava_state = hf_mapping.hf_to_llava_next_state_dict(src.state_dict)
         if llava_cfg["tie_word_embeddings"]:  # the native layout carries a copy of the tied embedding
             llava_state.pop("lm_head.weight", None)

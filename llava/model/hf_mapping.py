@@ -19,6 +19,9 @@ _LLAVA_LLM_TYPES = {"llava_qwen_3": "qwen3", "qwen3": "qwen3", "llava_qwen": "qw
 # Qwen3's <image>/<video> ids in converted checkpoints: 151646/151647 are taken by other Qwen3 tokens.
 DEFAULT_IMAGE_TOKEN_ID = 151669
 DEFAULT_VIDEO_TOKEN_ID = 151670
+# What an imported LlavaOnevision (Qwen3) checkpoint becomes in this project's layout.
+LLAVA_ARCHITECTURE = "LlavaQwen3ForCausalLM"
+LLAVA_MODEL_TYPE = "llava_qwen_3"
 
 
 def llava_next_to_hf_state_dict(state_dict: dict[str, torch.Tensor], tie_word_embeddings: bool) -> dict[str, torch.Tensor]:
@@ -138,3 +141,58 @@ def llava_next_config_to_hf(config_dict: dict, vision_config_dict: dict | None =
         "multimodal_projector_bias": True,
         "tie_word_embeddings": bool(config_dict.get("tie_word_embeddings", False)),
     }
+
+
+def hf_config_to_llava_next(native_cfg: dict, *, dtype: str | None = None) -> tuple[dict, dict]:
+    """LLaVA-NeXT config (and the SigLIP `vision_config` it stores) for a LlavaOnevision config dict:
+    the reverse of `llava_next_config_to_hf` (Qwen3 language models only)."""
+    if native_cfg.get("model_type") != "llava_onevision":
+        raise ValueError(f"not a LlavaOnevision config (model_type={native_cfg.get('model_type')!r})")
+    vision = dict(native_cfg["vision_config"])
+    text = dict(native_cfg["text_config"])
+    if text.get("model_type") != "qwen3":
+        raise ValueError(f"only Qwen3 language models convert to this project's layout; text_config.model_type="
+                         f"{text.get('model_type')!r}")
+    if vision.get("model_type", "siglip_vision_model") != "siglip_vision_model":
+        raise ValueError(f"only SigLIP vision towers convert; vision_config.model_type={vision.get('model_type')!r}")
+    problems = []
+    if native_cfg.get("vision_feature_layer", -1) != -1:
+        problems.append(f"vision_feature_layer={native_cfg.get('vision_feature_layer')}")
+    if native_cfg.get("vision_feature_select_strategy", "full") != "full":
+        problems.append(f"vision_feature_select_strategy={native_cfg.get('vision_feature_select_strategy')!r}")
+    projector_bias = native_cfg.get("multimodal_projector_bias", True)
+    if native_cfg.get("projector_hidden_act", "gelu") != "gelu" or not projector_bias:
+        problems.append("a projector other than Linear-GELU-Linear with bias")
+    if problems:
+        raise ValueError("this LlavaOnevision checkpoint has settings the LLaVA-NeXT layout cannot express: "
+                         + ", ".join(problems))
+    vision["model_type"] = "siglip_vision_model"
+    vision["vision_use_head"] = False
+    vision.pop("transformers_version", None)
+    crop = int(vision["image_size"])
+    pinpoints = native_cfg.get("image_grid_pinpoints") or [[crop, crop]]
+    tie = bool(native_cfg.get("tie_word_embeddings", text.get("tie_word_embeddings", False)))
+    out = {k: v for k, v in text.items() if k not in ("architectures", "transformers_version", "dtype")}
+    out.update({
+        "architectures": [LLAVA_ARCHITECTURE],
+        "model_type": LLAVA_MODEL_TYPE,
+        "tie_word_embeddings": tie,
+        "vision_config": vision,
+        "mm_vision_tower": native_cfg.get("_name_or_path") or "google/siglip-so400m-patch14-384",
+        "mm_hidden_size": int(vision["hidden_size"]),
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_vision_select_layer": -2,  # of the original tower; the stored vision_config already dropped it
+        "mm_vision_select_feature": "patch",
+        "mm_patch_merge_type": "spatial_unpad",
+        "image_aspect_ratio": native_cfg.get("vision_aspect_ratio", "anyres_max_9"),
+        "image_grid_pinpoints": [[int(w), int(h)] for h, w in pinpoints],
+        "mm_newline_position": "grid",
+        "mm_spatial_pool_mode": "bilinear",
+        "mm_use_im_start_end": False,
+        "mm_use_im_patch_token": False,
+        "image_token_index": native_cfg.get("image_token_index"),
+        "video_token_index": native_cfg.get("video_token_index"),
+    })
+    if dtype:
+        out["dtype"] = dtype
+    return out, vision

@@ -81,18 +81,23 @@ def tiny_qwen2_config(vocab_size: int | None = None, hidden_size: int = 64, num_
     return cfg
 
 
+def _save_tiny_tower(directory: str | Path, model_class, config, build_image_processor, seed: int) -> Path:
+    """Random tower weights (safetensors) + the tower's preprocessor config in `directory`."""
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(directory)
+    build_image_processor(config.image_size).save_pretrained(directory)
+    return directory
+
+
 def save_tiny_siglip(directory: str | Path, seed: int = 0, **config_kwargs) -> Path:
     """Save a random SigLIP vision tower (safetensors + preprocessor config) to `directory`."""
     from transformers import SiglipVisionModel
 
     from llava.model.vision_towers.siglip import build_image_processor
 
-    directory = Path(directory)
-    torch.manual_seed(seed)
-    config = tiny_siglip_config(**config_kwargs)
-    SiglipVisionModel(config).save_pretrained(directory)
-    build_image_processor(config.image_size).save_pretrained(directory)
-    return directory
+    return _save_tiny_tower(directory, SiglipVisionModel, tiny_siglip_config(**config_kwargs),
+                            build_image_processor, seed)
 
 
 def save_tiny_clip(directory: str | Path, seed: int = 0, **config_kwargs) -> Path:
@@ -100,12 +105,8 @@ def save_tiny_clip(directory: str | Path, seed: int = 0, **config_kwargs) -> Pat
 
     from llava.model.vision_towers.clip import build_image_processor
 
-    directory = Path(directory)
-    torch.manual_seed(seed)
-    config = tiny_clip_vision_config(**config_kwargs)
-    CLIPVisionModel(config).save_pretrained(directory)
-    build_image_processor(config.image_size).save_pretrained(directory)
-    return directory
+    return _save_tiny_tower(directory, CLIPVisionModel, tiny_clip_vision_config(**config_kwargs),
+                            build_image_processor, seed)
 
 
 def save_tiny_qwen3_llm(directory: str | Path, seed: int = 0, llm: str = "qwen3", **config_kwargs) -> Path:

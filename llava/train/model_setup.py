@@ -149,6 +149,12 @@ def use_packing(setting: str, model) -> bool:
         raise ValueError(f"--packing {setting!r}: use auto, on or off")
     attn = getattr(core_model(model).config, "_attn_implementation", None)
     packing = setting == "on" or (setting == "auto" and attn == "flash_attention_2")
+    if packing and not getattr(type(core_model(model)), "supports_packed_sequences", False):
+        # The collator's packed row is only understood by models that splice images per sample.
+        if setting == "on":
+            raise ValueError(f"--packing on: {type(core_model(model)).__name__} does not accept packed rows "
+                             "(supports_packed_sequences); use --packing off")
+        packing = False
     logger.info("packing: %s (setting %s, attention %s)", "on" if packing else "off", setting, attn)
     return packing
 

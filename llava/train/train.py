@@ -147,9 +147,10 @@ def run(model_args, data_args, training_args, source) -> dict:
                               if data_args.group_by_modality_length else (None, None))
     dataset = SupervisedDataset(mixture, tokenizer, image_processor, image_spec, data_args.conv_template,
                                 training_args.model_max_length, data_args.overlong)
-    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id)
+    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, packed=packing,
+                                  max_packed_tokens=training_args.model_max_length)
     trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                           processing_class=tokenizer, lengths=lengths, has_image=has_image, packing=packing,
+                           processing_class=tokenizer, lengths=lengths, has_image=has_image,
                            save_extras=model_setup.extras_saver(model, tokenizer, image_processor,
                                                                 model_args, data_args, training_args))
     trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))

@@ -24,7 +24,6 @@ from llava.data.bad_samples import BadSampleLog
 from llava.data.sampler import LengthGroupedSampler, SeededRandomSampler
 from llava.train.consolidated_save import save_consolidated_weights
 from llava.train.deepspeed_config import offloads_optimizer
-from llava.train.packing import packed_forward
 from llava.train.parts import GROUP_NAMES, LLM, PROJECTOR, VISION, part_of_parameters
 
 logger = logging.getLogger(__name__)
@@ -33,13 +32,11 @@ OPTIMIZER_GROUPS_FILE = "optimizer_groups.json"
 
 
 class LLaVATrainer(Trainer):
-    def __init__(self, *args, save_extras=None, lengths=None, has_image=None, packing: bool = False,
-                 **kwargs) -> None:
+    def __init__(self, *args, save_extras=None, lengths=None, has_image=None, **kwargs) -> None:
         """`save_extras(output_dir)` writes config / tokenizer / image processor next to the weights
-        (rank 0 only); `lengths` / `has_image` feed the grouped sampler; `packing` packs each
-        micro-batch into one row after the images are spliced in (llava/train/packing.py)."""
+        (rank 0 only); `lengths` / `has_image` feed the grouped sampler. Packed batches (one row,
+        see llava/data/collator.py) go to the model as they are: it accepts them natively."""
         super().__init__(*args, **kwargs)
-        self.packing = packing
         self.save_extras = save_extras
         self.lengths, self.has_image = lengths, has_image
         self.bad_samples = BadSampleLog()
@@ -73,14 +70,6 @@ class LLaVATrainer(Trainer):
         loss = super().training_step(model, inputs, num_items_in_batch)
         self._window["step"] += time.perf_counter() - start
         return loss
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not self.packing:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-        with packed_forward(_llava_core(model)):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
 
     # ---- optimizer -----------------------------------------------------------------------------
 
@@ -187,12 +176,3 @@ class LLaVATrainer(Trainer):
         if self.args.should_save:
             merged.log_summary()
         return merged
-
-
-
-
-def _llava_core(model):
-    """The LLaVA model itself, inside DeepSpeed's engine and a PEFT wrapper."""
-    from llava.train.model_setup import core_model
-
-    return core_model(getattr(model, "module", model))

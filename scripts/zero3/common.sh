@@ -1,6 +1,8 @@
 # Shared logic of the stage scripts in scripts/zero3/. Source it; do not run it.
 #
-# A stage script sets STAGE_* defaults, sources this file and calls `llava_launch "$@"`.
+# A stage script sources this file, sets its STAGE_* defaults (start model, data config, output
+# folder name and its hyper-parameters, or `llava_full_model_stage` for the stages that train every
+# part) and calls `llava_launch "$@"`.
 # Every value can be overridden from the environment; extra arguments ("$@") are passed to
 # llava-train last, so they win over everything here.
 #
@@ -47,6 +49,26 @@ if [[ -z "${DATA_ROOT:-}" && -z "${DATA_CONFIG:-}" && -z "${DATA_PATH:-}" ]]; th
     eval "$(grep -E '^TINY_[A-Z_]+=' <<<"$tiny_env")"
   fi
 fi
+
+# --- defaults every stage shares -----------------------------------------------------------------
+# STAGE_RUNS: where stage outputs go (and where a stage finds the previous stage's output).
+if [[ "$TINY" == 1 ]]; then
+  STAGE_RUNS="${CKPT_ROOT:-$TINY_DIR/runs}"; STAGE_VISION_TOWER="$TINY_VISION_TOWER"; STAGE_GLOBAL_BATCH=4
+else
+  STAGE_RUNS="${CKPT_ROOT:-checkpoints}"; STAGE_VISION_TOWER="google/siglip-so400m-patch14-384"
+  STAGE_GLOBAL_BATCH=512
+fi
+
+# The stages after S0 (caption, extraction): every part trained, lr 1e-5 with the vision tower at
+# 2e-6, qwen_1_5 chat format, anyres_max_9, one sample per device.
+llava_full_model_stage() {
+  STAGE_PER_DEVICE_BATCH=1
+  STAGE_LR=1e-5
+  STAGE_VISION_LR=2e-6
+  STAGE_TUNABLE_PARTS=mm_vision_tower,mm_mlp_adapter,mm_language_model
+  STAGE_CONV_TEMPLATE=qwen_1_5
+  STAGE_IMAGE_ASPECT_RATIO=anyres_max_9
+}
 
 # --- hardware ---------------------------------------------------------------------------------
 # nvidia-smi instead of importing torch: seconds saved on every launch.

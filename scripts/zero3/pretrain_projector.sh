@@ -10,13 +10,11 @@ STAGE=pretrain_projector
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ "$TINY" == 1 ]]; then
-  STAGE_MODEL="$TINY_LLM"; STAGE_VISION_TOWER="$TINY_VISION_TOWER"; STAGE_DATA_CONFIG="$TINY_DATA_PRETRAIN"
-  STAGE_OUTPUT_DIR="${CKPT_ROOT:-$TINY_DIR/runs}/projector"; STAGE_GLOBAL_BATCH=4
+  STAGE_MODEL="$TINY_LLM"; STAGE_DATA_CONFIG="$TINY_DATA_PRETRAIN"
 else
-  STAGE_MODEL="Qwen/Qwen3-1.7B"; STAGE_VISION_TOWER="google/siglip-so400m-patch14-384"
-  STAGE_DATA_CONFIG="$REPO_ROOT/data_configs/stage0_projector.yaml"
-  STAGE_OUTPUT_DIR="${CKPT_ROOT:-checkpoints}/projector"; STAGE_GLOBAL_BATCH=512
+  STAGE_MODEL="Qwen/Qwen3-1.7B"; STAGE_DATA_CONFIG="$REPO_ROOT/data_configs/stage0_projector.yaml"
 fi
+STAGE_OUTPUT_DIR="$STAGE_RUNS/projector"
 STAGE_PER_DEVICE_BATCH=$([[ "$TINY" == 1 ]] && echo 1 || echo 16)
 STAGE_LR=1e-3
 STAGE_TUNABLE_PARTS=mm_mlp_adapter

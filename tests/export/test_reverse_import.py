@@ -64,8 +64,8 @@ def test_imported_checkpoint_matches_transformers(round_trip):
 
 
 def test_native_source_rejects_other_language_models(tmp_path):
-    from llava.export.configs import native_to_llava_config
+    from llava.model.hf_mapping import hf_config_to_llava_next
 
     with pytest.raises(ValueError, match="only Qwen3"):
-        native_to_llava_config({"model_type": "llava_onevision", "vision_config": {"image_size": 384},
-                                "text_config": {"model_type": "qwen2"}}, dtype=None)
+        hf_config_to_llava_next({"model_type": "llava_onevision", "vision_config": {"image_size": 384},
+                                 "text_config": {"model_type": "qwen2"}}, dtype=None)

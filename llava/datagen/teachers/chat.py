@@ -23,9 +23,3 @@ def render_chat(template_owner, prompt: str, with_image: bool, thinking: bool = 
         [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True,
         enable_thinking=thinking)
 
-
-def strip_thinking(text: str) -> str:
-    """Drop a `<think>...</think>` block (thinking teachers) and surrounding whitespace."""
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    return text.strip()

@@ -9,7 +9,8 @@ import copy
 import logging
 
 from llava.datagen.teachers.base import Teacher, TeacherOptions
-from llava.datagen.teachers.chat import render_chat, strip_thinking
+from llava.datagen.teachers.chat import render_chat
+from llava.prompts import strip_thinking
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +75,13 @@ def load_processor(model: str, config, trust_remote_code: bool = False):
 def _torch_dtype(name: str, device: str):
     import torch
 
-    if name == "auto":
+    from llava.utils.causal_lm import DTYPES
+
+    if name == "auto":  # a concrete dtype for teachers: bf16 on accelerators, fp32 on the CPU
         return torch.bfloat16 if device != "cpu" else torch.float32
-    try:
-        return {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16,
-                "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32}[name]
-    except KeyError:
-        raise ValueError(f"unknown --dtype {name!r}; use auto, bfloat16, float16 or float32") from None
+    if name not in DTYPES:
+        raise ValueError(f"unknown --dtype {name!r}; use auto, bfloat16, float16 or float32")
+    return DTYPES[name]
 
 
 class HFTeacher(Teacher):
@@ -92,36 +93,39 @@ class HFTeacher(Teacher):
                  attn_implementation: str | None = None, thinking: bool = False,
                  temperature: float = 0.0, top_p: float = 1.0, seed: int = 0):
         import torch
-        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+        from transformers import AutoModelForImageTextToText
+
+        from llava.utils.causal_lm import left_padded, load_causal_lm
 
         if not model:
             raise ValueError("the hf teacher needs --model (a local folder or a hub id)")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = load_model_config(model)
         self.supports_images = is_image_text_model(config)
-        model_class = AutoModelForImageTextToText if self.supports_images else AutoModelForCausalLM
-        load_kwargs = {"dtype": _torch_dtype(dtype, device)}
-        if attn_implementation:
-            load_kwargs["attn_implementation"] = attn_implementation
-        if device == "auto":
-            load_kwargs["device_map"] = "auto"
-        self.model = model_class.from_pretrained(model, **load_kwargs).eval()
-        if device != "auto":
-            self.model.to(device)
+        torch_dtype = _torch_dtype(dtype, device)
+        device_map = "auto" if device == "auto" else None
         if self.supports_images:
+            load_kwargs = {"dtype": torch_dtype}
+            if attn_implementation:
+                load_kwargs["attn_implementation"] = attn_implementation
+            if device_map:
+                load_kwargs["device_map"] = device_map
+            self.model = AutoModelForImageTextToText.from_pretrained(model, **load_kwargs).eval()
+            if not device_map:
+                self.model.to(device)
             self.processor = load_processor(model, config)
-            self.tokenizer = self.processor.tokenizer
+            self.tokenizer = left_padded(self.processor.tokenizer)
         else:
+            # A text-only LM (e.g. the focus step's Qwen3-8B): the evaluation's loader. A missing chat
+            # template is reported by `render` with the teacher-specific fix.
             self.processor = None
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.model, self.tokenizer = load_causal_lm(model, torch_dtype, device, attn_implementation,
+                                                        device_map=device_map, require_chat_template=False)
         self.thinking = thinking
         self.generation_config = self._generation_config(temperature, top_p)
         if temperature > 0:
             torch.manual_seed(seed)
-        logger.info("hf teacher %s loaded on %s (%s)", model, device, load_kwargs["dtype"])
+        logger.info("hf teacher %s loaded on %s (%s)", model, device, torch_dtype)
 
     @classmethod
     def from_options(cls, options: TeacherOptions) -> "HFTeacher":

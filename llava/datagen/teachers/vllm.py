@@ -7,7 +7,8 @@ template (the same function the transformers teacher uses), so both backends see
 from __future__ import annotations
 
 from llava.datagen.teachers.base import Teacher, TeacherOptions
-from llava.datagen.teachers.chat import render_chat, strip_thinking
+from llava.datagen.teachers.chat import render_chat
+from llava.prompts import strip_thinking
 
 VLLM_MISSING = ("the vllm backend needs vLLM, which is not installed: `pip install 'llava-extract-think[vllm]'` "
                 "on a CUDA machine, or use --backend hf")

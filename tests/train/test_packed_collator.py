@@ -1,12 +1,13 @@
-"""Packing after image splicing gives the same loss and gradients as the padded batch
-(sdpa on CPU: transformers builds the block-diagonal mask from the restarting position ids)."""
+"""The collator's packed row, passed to the model as it is (what the trainer does), gives the same
+loss and gradients as the padded batch (sdpa on CPU: transformers builds the block-diagonal mask
+from the restarting position ids)."""
 import pytest
 import torch
 
+from llava.constants import IGNORE_INDEX
 from llava.data.collator import SupervisedCollator
 from llava.data.dataset import SupervisedDataset
 from llava.data.mixture import load_mixture
-from llava.train.packing import pack_spliced_batch, packed_forward
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,13 @@ def test_packed_loss_and_grads_equal_padded(setup):
     padded.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
-    packed_inputs = pack_spliced_batch(model, batch)
-    assert packed_inputs["inputs_embeds"].shape[:2] == (1, int(packed_inputs["position_ids"].shape[1]))
+    packed_inputs = SupervisedCollator(tok.pad_token_id, packed=True)(items)
+    packed_inputs.pop("meta")
+    assert "attention_mask" not in packed_inputs
+    assert packed_inputs["input_ids"].shape == (1, int(packed_inputs["position_ids"].shape[1]))
     assert (packed_inputs["position_ids"][0] == 0).sum() == 3
+    # The Trainer normalises the loss by the labels it counts (labels[..., 1:]): same count as padded.
+    assert (packed_inputs["labels"][:, 1:] != IGNORE_INDEX).sum() == (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
     packed = model(**packed_inputs).loss
     packed.backward()
     torch.testing.assert_close(packed, padded, rtol=1e-5, atol=1e-6)
@@ -43,8 +48,17 @@ def test_packed_loss_and_grads_equal_padded(setup):
         if n in grads:
             torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-6, msg=n)
 
-    # What the trainer runs: the padded batch through the packing forward wrapper.
-    with packed_forward(model):
-        wrapped = model(**batch).loss
-    assert "forward" not in vars(model)  # the wrapper is gone afterwards
-    torch.testing.assert_close(wrapped, padded, rtol=1e-5, atol=1e-6)
+
+def test_over_budget_micro_batch_is_padded(setup):
+    """The model cuts a packed row at tokenizer_model_max_length as a whole; a micro-batch longer
+    than that together is padded instead, so every sample keeps its own length budget."""
+    tok, _, ds = setup
+    items = [ds[0], ds[3]]
+    total = sum(int(it["num_tokens"]) for it in items)
+    fits = SupervisedCollator(tok.pad_token_id, packed=True, max_packed_tokens=total)(items)
+    assert fits["input_ids"].shape[0] == 1 and "attention_mask" not in fits
+    over = SupervisedCollator(tok.pad_token_id, packed=True, max_packed_tokens=total - 1)(items)
+    padded = SupervisedCollator(tok.pad_token_id)(items)
+    assert over.keys() == padded.keys()
+    for key in ("input_ids", "labels", "attention_mask"):
+        assert torch.equal(over[key], padded[key]), key

@@ -1,0 +1,67 @@
+"""Loading a text-only causal LM + tokenizer for batched generation (one implementation for the
+evaluation's focus/reasoning stages and the datagen teachers' text-only models).
+
+Generation continues from the right edge of every row, so tokenizers pad on the left.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+          "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+
+
+def resolve_device(device: str | None) -> str:
+    if device and device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def left_padded(tokenizer):
+    """The tokenizer set up for batched generation: left padding, EOS as pad token if it has none."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(name_or_path: str, dtype: str | torch.dtype = "auto", device: str | None = None,
+                   attn_implementation: str | None = None, *, device_map: str | None = None,
+                   require_chat_template: bool = True):
+    """(model, tokenizer) for generation; tokenizer pads on the left.
+
+    dtype: a DTYPES name ("auto" = as stored) or a torch dtype. With `device_map` (e.g. "auto") the
+    weights are placed by accelerate and `device` is ignored.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _check_model_path(name_or_path)
+    if not isinstance(dtype, torch.dtype) and dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    tokenizer = left_padded(AutoTokenizer.from_pretrained(name_or_path))
+    if require_chat_template and not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"{name_or_path}: the tokenizer has no chat template; use an instruct/chat model")
+    kwargs = {"dtype": dtype if isinstance(dtype, torch.dtype) else DTYPES[dtype]}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if device_map:
+        kwargs["device_map"] = device_map
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs).eval()
+    if not device_map:
+        model.to(resolve_device(device))
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config.eos_token_id is None:
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, tokenizer
+
+
+def _check_model_path(name_or_path: str) -> None:
+    path = Path(name_or_path).expanduser()
+    looks_local = name_or_path.startswith((".", "/", "~")) or path.exists()
+    if looks_local and not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model folder {path} has no config.json (wrong path? a hub id looks "
+                                "like Owner/Name)")
+
