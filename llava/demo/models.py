@@ -1,0 +1,77 @@
+"""The demo's tiny random start models, saved as ordinary folders the real entry points load.
+
+- ``save_demo_llm``: a Qwen3 causal LM whose vocabulary is the demo word tokenizer (saved with it),
+  used both as the perception model's language model and as the text-only reasoner.
+- ``save_demo_siglip``: a SigLIP vision tower at the world's 96 px with 16 px patches (a 6x6
+  patch grid, so each 32 px grid cell of the world is 2x2 patches).
+
+Sizes follow the measurement in issue 7 (SigLIP width 64, Qwen3 width 128, 2 layers each).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from llava.demo import world
+
+DEMO_PATCH_SIZE = 16
+
+
+def demo_qwen3_config(tokenizer, hidden_size: int = 128, num_hidden_layers: int = 2, num_heads: int = 4):
+    """A tiny Qwen3 config whose vocabulary and special ids come from ``tokenizer``."""
+    from transformers import Qwen3Config
+
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    return Qwen3Config(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                       num_hidden_layers=num_hidden_layers, num_attention_heads=num_heads,
+                       num_key_value_heads=num_heads, head_dim=hidden_size // num_heads,
+                       max_position_embeddings=2048, tie_word_embeddings=True, rms_norm_eps=1e-6,
+                       rope_theta=10000.0, bos_token_id=pad, eos_token_id=im_end, pad_token_id=pad)
+
+
+def save_demo_llm(directory: str | Path, tokenizer_dir: str | Path, seed: int = 0, **config_kwargs) -> Path:
+    """A random tiny Qwen3ForCausalLM + the demo tokenizer in ``directory`` (a from_pretrained folder)."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Qwen3ForCausalLM
+
+    directory = Path(directory)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = demo_qwen3_config(tokenizer, **config_kwargs)
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    # Greedy by default: a random tiny model has no sampling defaults worth keeping.
+    model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                                               pad_token_id=config.pad_token_id, do_sample=False)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def save_demo_siglip(directory: str | Path, seed: int = 0, hidden_size: int = 64, num_hidden_layers: int = 3) -> Path:
+    """A random SigLIP tower at the world's image size. The LLaVA tower drops the last layer (as for
+    so400m), so ``num_hidden_layers=3`` gives 2 layers in use."""
+    from llava.tiny.models import save_tiny_siglip
+
+    return save_tiny_siglip(directory, seed=seed, num_hidden_layers=num_hidden_layers,
+                            image_size=world.IMAGE_SIZE, patch_size=DEMO_PATCH_SIZE, hidden_size=hidden_size)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Save the demo's tiny random LLM (with the demo tokenizer) "
+                                             "and SigLIP tower.")
+    ap.add_argument("--tokenizer", required=True, help="folder of the demo word tokenizer")
+    ap.add_argument("--llm", required=True, help="output folder of the tiny Qwen3")
+    ap.add_argument("--siglip", help="output folder of the tiny SigLIP tower")
+    ap.add_argument("--hidden-size", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    save_demo_llm(args.llm, args.tokenizer, seed=args.seed, hidden_size=args.hidden_size,
+                  num_hidden_layers=args.layers)
+    if args.siglip:
+        save_demo_siglip(args.siglip, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
