@@ -106,26 +106,18 @@ export MASTER_PORT="${MASTER_PORT:-$((29600 + RANDOM % 300))}"
 # pretrained 1-2B models and would not move random weights in a few dozen steps).
 export LR="${DEMO_LR:-2e-3}" VISION_LR="${DEMO_LR:-2e-3}"
 
-stage "2/4 perception S0: projector pretraining (scripts/zero3/pretrain_projector.sh)"
-MODEL="$DEMO_DIR/models/llm" DATA_CONFIG="$CAPTION_YAML" OUTPUT_DIR="$RUNS/projector" \
-  bash "$REPO_ROOT/scripts/zero3/pretrain_projector.sh" > "$DEMO_DIR/log_projector.txt" 2>&1 \
-  || { tail -30 "$DEMO_DIR/log_projector.txt"; exit 1; }
-loss_line "$DEMO_DIR/log_projector.txt"
-done_stage
-
-stage "2/4 perception: caption training (scripts/zero3/pretrain_caption.sh)"
-MODEL="$RUNS/projector" DATA_CONFIG="$CAPTION_YAML" OUTPUT_DIR="$RUNS/caption" \
-  bash "$REPO_ROOT/scripts/zero3/pretrain_caption.sh" > "$DEMO_DIR/log_caption.txt" 2>&1 \
-  || { tail -30 "$DEMO_DIR/log_caption.txt"; exit 1; }
-loss_line "$DEMO_DIR/log_caption.txt"
-done_stage
-
-stage "2/4 perception: visual extraction tuning (scripts/zero3/finetune_extract.sh)"
-MODEL="$RUNS/caption" DATA_CONFIG="$EXTRACT_YAML" OUTPUT_DIR="$RUNS/extract" \
-  bash "$REPO_ROOT/scripts/zero3/finetune_extract.sh" > "$DEMO_DIR/log_extract.txt" 2>&1 \
-  || { tail -30 "$DEMO_DIR/log_extract.txt"; exit 1; }
-loss_line "$DEMO_DIR/log_extract.txt"
-done_stage
+# perception_stage TITLE SCRIPT START_MODEL DATA_CONFIG NAME: one stage through scripts/zero3.
+perception_stage() {
+  stage "2/4 perception: $1 (scripts/zero3/$2)"
+  MODEL="$3" DATA_CONFIG="$4" OUTPUT_DIR="$RUNS/$5" \
+    bash "$REPO_ROOT/scripts/zero3/$2" > "$DEMO_DIR/log_$5.txt" 2>&1 \
+    || { tail -30 "$DEMO_DIR/log_$5.txt"; exit 1; }
+  loss_line "$DEMO_DIR/log_$5.txt"
+  done_stage
+}
+perception_stage "S0 projector pretraining" pretrain_projector.sh "$DEMO_DIR/models/llm" "$CAPTION_YAML" projector
+perception_stage "caption training" pretrain_caption.sh "$RUNS/projector" "$CAPTION_YAML" caption
+perception_stage "visual extraction tuning" finetune_extract.sh "$RUNS/caption" "$EXTRACT_YAML" extract
 
 # --- 3. reasoner --------------------------------------------------------------------------------
 stage "3/4 reasoner: text-only tiny Qwen3 on reasoner.json (Hugging Face Trainer: llava-train has no text-only mode)"
