@@ -85,13 +85,3 @@ def pack_image_features(
     if "nobase" in merge_type:
         return tokens
     return torch.cat((base, tokens), dim=0)
-
-
-def num_image_tokens(num_crops: int, image_size, *, image_aspect_ratio, image_grid_pinpoints, crop_image_size,
-                     patches_per_side, merge_type="spatial_unpad", has_newline=True) -> int:
-    """Token count `pack_image_features` gives, without running the tower (for length budgeting)."""
-    dummy = torch.zeros(num_crops, patches_per_side ** 2, 1)
-    newline = torch.zeros(1) if has_newline else None
-    return pack_image_features(dummy, image_size, image_newline=newline, image_aspect_ratio=image_aspect_ratio,
-                               image_grid_pinpoints=image_grid_pinpoints, crop_image_size=crop_image_size,
-                               patches_per_side=patches_per_side, merge_type=merge_type).shape[0]

@@ -94,7 +94,13 @@ def test_single_image_anyres_logits_match_transformers(tiny_model, hf_reference,
 
 def test_downsample_branch_is_exercised(tiny_model):
     """(150, 100) and (190, 190) must go through the >1.1 bilinear shrink (else the test above is weaker)."""
-    from llava.model.image_features import num_image_tokens
+    from llava.model.image_features import pack_image_features
+
+    def num_image_tokens(num_crops, image_size, *, patches_per_side, **kw):
+        """Length of the model's own packed features for a dummy image, without running the tower."""
+        dummy = torch.zeros(num_crops, patches_per_side ** 2, 1)
+        return pack_image_features(dummy, image_size, image_newline=torch.zeros(1),
+                                   patches_per_side=patches_per_side, merge_type="spatial_unpad", **kw).shape[0]
 
     tower = tiny_model.get_vision_tower()
     kw = dict(image_aspect_ratio="anyres_max_4", image_grid_pinpoints=tiny_model.config.image_grid_pinpoints,
