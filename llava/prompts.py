@@ -68,6 +68,7 @@ FOCUS_QUERY = 'Now, perform the task, and format your answer as "Contents to obs
 FOCUS_ANSWER_MARKER = "Contents to observe:"
 
 # --- stage 2: reasoning --------------------------------------------------------------------------
+DESCRIPTION_SLOT = "{description}"
 REASONING_PREFIX = (
     "You are an excellent text-based reasoning expert. You are required to answer the question "
     "based on the detailed description of the image.\n\nDescription: {description}"
@@ -136,13 +137,24 @@ class PromptSet:
         return f"{self.focus_instruction}\n{examples}\n{self.focus_query.format(question=question)}"
 
     def reasoning_prompt(self, description: str, question: str, thinking: bool) -> str:
-        """Stage 2: the single user message given to the reasoning model."""
+        """Stage 2: the single user message given to the reasoning model.
+
+        ``{description}`` sits in the prefix (the paper) or in the suffix (an override that puts the
+        description after the question); exactly one of the two must hold it.
+        """
         description = description if description.endswith("\n") else description + "\n"
         q = question.strip()
         if not (q.startswith("Question:") or q.startswith("Hint:")):
             q = "Question: " + q
-        suffix = self.reasoning_suffix_thinking if thinking else self.reasoning_suffix_direct
-        return self.reasoning_prefix.format(description=description) + q + suffix
+        suffix_field = "reasoning_suffix_thinking" if thinking else "reasoning_suffix_direct"
+        suffix = getattr(self, suffix_field)
+        holders = [name for name, text in (("reasoning_prefix", self.reasoning_prefix), (suffix_field, suffix))
+                   if DESCRIPTION_SLOT in text]
+        if len(holders) != 1:
+            raise ValueError(f"reasoning prompt: {DESCRIPTION_SLOT} must appear in exactly one of reasoning_prefix "
+                             f"and {suffix_field}, found in {holders or 'neither'}; fix the prompt override file")
+        return (self.reasoning_prefix.replace(DESCRIPTION_SLOT, description) + q
+                + suffix.replace(DESCRIPTION_SLOT, description))
 
 
 def strip_thinking(text: str) -> str:

@@ -3,7 +3,7 @@
 # Tiny random models, synthetic data, CPU only: it shows the wiring, it is not a real training run.
 #
 #   bash scripts/demo.sh                 # everything under ./demo_run
-#   DEMO_DIR=/tmp/demo SEED=1 DEMO_STEPS=200 bash scripts/demo.sh
+#   DEMO_DIR=/tmp/demo SEED=1 CAPTION_STEPS=900 bash scripts/demo.sh
 #
 # Stages (each logs a progress line and its time):
 #   0. install    pip install -c constraints.txt -e .   (SKIP_INSTALL=1 skips it)
@@ -12,26 +12,30 @@
 #      datagen    llava-datagen with the deterministic shapes teacher -> visual-extraction data
 #   2. perception tiny Qwen3 (demo tokenizer) + tiny SigLIP 96 px, trained by scripts/zero3:
 #                 pretrain_projector.sh -> pretrain_caption.sh -> finetune_extract.sh (ZeRO-3, 2 CPU ranks)
-#   3. reasoner   tiny text-only Qwen3 on reasoner.json (llava.demo.train_reasoner: the Hugging Face
-#                 Trainer, because llava-train only trains perception models)
+#   3. reasoner   tiny text-only Qwen3 on reasoner.json: llava-train --text_only through
+#                 scripts/zero3/train_reasoner.sh (same trainer, ZeRO-3, 2 CPU ranks)
 #   4. eval       llava-eval on the world's mmstar.parquet: end-to-end, Caption+Think, Extract+Think
 #                 (focus from the world's focus.json), then one table per question type
 #
-# Settings (environment): DEMO_DIR, SEED, DEMO_STEPS (optimizer steps of each perception stage),
-# REASONER_STEPS, DEMO_BATCH (global batch), TRAIN_IMAGES, PER_TYPE (benchmark questions per type),
-# SKIP_INSTALL=1, PYTHON.
+# Settings (environment): DEMO_DIR, SEED, PROJECTOR_STEPS / CAPTION_STEPS / EXTRACT_STEPS (optimizer
+# steps of the three perception stages), REASONER_STEPS, DEMO_BATCH (global batch), TRAIN_IMAGES,
+# PER_TYPE (benchmark questions per type), SKIP_INSTALL=1, PYTHON.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-$PWD/demo_run}"
 PYTHON="${PYTHON:-python}"
 SEED="${SEED:-0}"
-DEMO_STEPS="${DEMO_STEPS:-60}"
-REASONER_STEPS="${REASONER_STEPS:-150}"
+PROJECTOR_STEPS="${PROJECTOR_STEPS:-60}"
+CAPTION_STEPS="${CAPTION_STEPS:-500}"
+EXTRACT_STEPS="${EXTRACT_STEPS:-400}"
+REASONER_STEPS="${REASONER_STEPS:-1200}"
 DEMO_BATCH="${DEMO_BATCH:-32}"
 TRAIN_IMAGES="${TRAIN_IMAGES:-2000}"
 PER_TYPE="${PER_TYPE:-20}"
-REASONER_SAMPLES="${REASONER_SAMPLES:-$((REASONER_STEPS * 16 > 2000 ? REASONER_STEPS * 16 : 2000))}"
+REASONER_BATCH="${REASONER_BATCH:-32}"
+REASONER_SAMPLES="${REASONER_SAMPLES:-$((REASONER_STEPS * REASONER_BATCH))}"
+REASONER_PROMPTS="$REPO_ROOT/llava/demo/reasoner_prompts.yaml"
 mkdir -p "$DEMO_DIR"
 DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"
 
@@ -47,7 +51,7 @@ loss_line() {
 }
 
 log "!!!!!!!!!! TINY SYNTHETIC DEMO: a shapes world, tiny RANDOM models, CPU. This shows the pipeline's wiring end to end; it is NOT a real model or a real benchmark. !!!!!!!!!!"
-log "demo folder $DEMO_DIR, seed $SEED, $DEMO_STEPS steps per perception stage, $REASONER_STEPS reasoner steps"
+log "demo folder $DEMO_DIR, seed $SEED, perception steps $PROJECTOR_STEPS + $CAPTION_STEPS + $EXTRACT_STEPS, $REASONER_STEPS reasoner steps"
 
 export WANDB_MODE="${WANDB_MODE:-offline}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-${HOME:-/tmp}/.cache/torch_extensions}"
@@ -70,7 +74,7 @@ stage "1/4 tokenizer and tiny start models (Qwen3 on the demo tokenizer, SigLIP 
 "$PYTHON" -c "import sys; from llava.demo.tokenizer import build_demo_tokenizer; build_demo_tokenizer(sys.argv[1])" \
   "$DEMO_DIR/tokenizer"
 "$PYTHON" -m llava.demo.models --tokenizer "$DEMO_DIR/tokenizer" --llm "$DEMO_DIR/models/llm" \
-  --siglip "$DEMO_DIR/models/siglip" --seed "$SEED"
+  --siglip "$DEMO_DIR/models/siglip" --reasoner "$DEMO_DIR/models/reasoner" --seed "$SEED"
 done_stage
 
 stage "1/4 visual-extraction data (llava-datagen, shapes teacher)"
@@ -78,8 +82,21 @@ rm -rf "$DEMO_DIR/datagen"
 llava-datagen run --datasets "$W/datagen.yaml" --output-dir "$DEMO_DIR/datagen" \
   --backend llava.demo.scene_teacher:ShapesTeacher
 llava-datagen merge --output-dir "$DEMO_DIR/datagen"
-EXTRACT_YAML="$DEMO_DIR/datagen/final/extraction_data.yaml"
-[[ -f "$EXTRACT_YAML" ]] || { echo "[demo] error: llava-datagen merge wrote no $EXTRACT_YAML" >&2; exit 2; }
+DATAGEN_YAML="$DEMO_DIR/datagen/final/extraction_data.yaml"
+[[ -f "$DATAGEN_YAML" ]] || { echo "[demo] error: llava-datagen merge wrote no $DATAGEN_YAML" >&2; exit 2; }
+# Stage-3 mixture: the generated extraction data plus multiple-choice VQA answered with a letter
+# (without it the end-to-end baseline never learns the answer format).
+EXTRACT_YAML="$DEMO_DIR/extract_mix.yaml"
+"$PYTHON" - "$DATAGEN_YAML" "$W" "$EXTRACT_YAML" <<'PY'
+import sys, yaml
+datagen, world, out = sys.argv[1:]
+mix = yaml.safe_load(open(datagen))
+mix["datasets"].append({"name": "shapes_mc_vqa", "json_path": f"{world}/vqa_mc.json", "image_folder": world,
+                        "sampling_strategy": "all"})
+with open(out, "w") as f:
+    f.write("# Demo visual-extraction tuning mixture: llava-datagen output + multiple-choice VQA.\n")
+    yaml.safe_dump(mix, f, sort_keys=False)
+PY
 done_stage
 
 CAPTION_YAML="$DEMO_DIR/captions.yaml"
@@ -97,7 +114,7 @@ RUNS="$DEMO_DIR/runs"
 rm -rf "$RUNS"
 # Shared by the three stages (scripts/zero3/common.sh reads them). Square 96 px images: the world's
 # images are one crop already, so anyres would only repeat it.
-export VISION_TOWER="$DEMO_DIR/models/siglip" MAX_STEPS="$DEMO_STEPS" GLOBAL_BATCH="$DEMO_BATCH"
+export VISION_TOWER="$DEMO_DIR/models/siglip" GLOBAL_BATCH="$DEMO_BATCH"
 export PER_DEVICE_BATCH="${PER_DEVICE_BATCH:-$((DEMO_BATCH / 2))}" REPORT_TO="${REPORT_TO:-none}"
 export IMAGE_ASPECT_RATIO=square MODEL_MAX_LENGTH=512 GRADIENT_CHECKPOINTING=False
 export SAVE_STEPS=1000000 RESUME=none SEED WARMUP_RATIO=0.05
@@ -106,23 +123,26 @@ export MASTER_PORT="${MASTER_PORT:-$((29600 + RANDOM % 300))}"
 # pretrained 1-2B models and would not move random weights in a few dozen steps).
 export LR="${DEMO_LR:-2e-3}" VISION_LR="${DEMO_LR:-2e-3}"
 
-# perception_stage TITLE SCRIPT START_MODEL DATA_CONFIG NAME: one stage through scripts/zero3.
+# perception_stage TITLE SCRIPT START_MODEL DATA_CONFIG NAME STEPS: one stage through scripts/zero3.
 perception_stage() {
-  stage "2/4 perception: $1 (scripts/zero3/$2)"
-  MODEL="$3" DATA_CONFIG="$4" OUTPUT_DIR="$RUNS/$5" \
+  stage "2/4 perception: $1, $6 steps (scripts/zero3/$2)"
+  MODEL="$3" DATA_CONFIG="$4" OUTPUT_DIR="$RUNS/$5" MAX_STEPS="$6" \
     bash "$REPO_ROOT/scripts/zero3/$2" > "$DEMO_DIR/log_$5.txt" 2>&1 \
     || { tail -30 "$DEMO_DIR/log_$5.txt"; exit 1; }
   loss_line "$DEMO_DIR/log_$5.txt"
   done_stage
 }
-perception_stage "S0 projector pretraining" pretrain_projector.sh "$DEMO_DIR/models/llm" "$CAPTION_YAML" projector
-perception_stage "caption training" pretrain_caption.sh "$RUNS/projector" "$CAPTION_YAML" caption
-perception_stage "visual extraction tuning" finetune_extract.sh "$RUNS/caption" "$EXTRACT_YAML" extract
+perception_stage "S0 projector pretraining" pretrain_projector.sh "$DEMO_DIR/models/llm" "$CAPTION_YAML" projector \
+  "$PROJECTOR_STEPS"
+perception_stage "caption training" pretrain_caption.sh "$RUNS/projector" "$CAPTION_YAML" caption "$CAPTION_STEPS"
+perception_stage "visual extraction tuning" finetune_extract.sh "$RUNS/caption" "$EXTRACT_YAML" extract "$EXTRACT_STEPS"
 
 # --- 3. reasoner --------------------------------------------------------------------------------
-stage "3/4 reasoner: text-only tiny Qwen3 on reasoner.json (Hugging Face Trainer: llava-train has no text-only mode)"
-"$PYTHON" -m llava.demo.train_reasoner --data "$W/reasoner.json" --model "$DEMO_DIR/models/llm" \
-  --output-dir "$RUNS/reasoner" --max-steps "$REASONER_STEPS" --seed "$SEED" > "$DEMO_DIR/log_reasoner.txt" 2>&1 \
+stage "3/4 reasoner: text-only tiny Qwen3 on reasoner.json, $REASONER_STEPS steps (scripts/zero3/train_reasoner.sh)"
+MODEL="$DEMO_DIR/models/reasoner" DATA_CONFIG="$W/reasoner.json" OUTPUT_DIR="$RUNS/reasoner" \
+  MAX_STEPS="$REASONER_STEPS" GLOBAL_BATCH="$REASONER_BATCH" PER_DEVICE_BATCH=$((REASONER_BATCH / 2)) \
+  LR="${REASONER_LR:-3e-3}" WARMUP_RATIO=0.03 MODEL_MAX_LENGTH=512 THINKING=True \
+  bash "$REPO_ROOT/scripts/zero3/train_reasoner.sh" > "$DEMO_DIR/log_reasoner.txt" 2>&1 \
   || { tail -30 "$DEMO_DIR/log_reasoner.txt"; exit 1; }
 loss_line "$DEMO_DIR/log_reasoner.txt"
 done_stage
@@ -132,8 +152,9 @@ EVAL="$DEMO_DIR/eval"
 rm -rf "$EVAL"
 COMMON=(--benchmark mmstar --data "$W/mmstar/mmstar.parquet" --perception "$RUNS/extract" --device cpu
         --dtype fp32 --perception-batch-size 70)
-# A thinking trace of this world is ~15 tokens ("The star is red. red is A."), the answer line 4 more.
-REASON=(--reasoner "$RUNS/reasoner" --thinking on --budget 32 --max-new-tokens 48 --greedy --batch-size 70)
+# A thinking trace of this world is ~26 tokens ("fact: red" and one check per option), the answer line 5 more.
+REASON=(--reasoner "$RUNS/reasoner" --prompts "$REASONER_PROMPTS" --thinking on --budget 48 --max-new-tokens 64
+        --greedy --batch-size 70)
 
 stage "4/4 eval: end-to-end baseline (the perception model answers directly)"
 llava-eval end-to-end "${COMMON[@]}" --results-dir "$EVAL/end_to_end" --perception-max-new-tokens 4 \
@@ -153,9 +174,11 @@ llava-eval extract-think "${COMMON[@]}" "${REASON[@]}" --focus-file "$W/focus.js
 done_stage
 
 log "results (MMStar scoring, accuracy per question type = per l2_category):"
-# Caption+Think's stage-1 output: the generic descriptions, checked against the ground truth.
+# Stage-1 outputs (generic descriptions, extractions), checked against the ground truth.
 DESCRIPTIONS="$(ls "$EVAL"/caption_think/mmstar/perception/*/caption-*.jsonl | grep -v lmms_samples | head -1)"
+EXTRACTIONS="$(ls "$EVAL"/extract_think/mmstar/perception/*/extract-*.jsonl | grep -v lmms_samples | head -1)"
 "$PYTHON" -m llava.demo.results "end-to-end=$EVAL/end_to_end" "Caption+Think=$EVAL/caption_think" \
   "Extract+Think=$EVAL/extract_think" --target-system Extract+Think --out "$DEMO_DIR/results.md" \
-  --descriptions "$DESCRIPTIONS" --benchmark "$W/benchmark.jsonl"
+  --json "$DEMO_DIR/results.json" --descriptions "$DESCRIPTIONS" --extractions "$EXTRACTIONS" \
+  --benchmark "$W/benchmark.jsonl"
 log "total wall time $((SECONDS - START))s; table in $DEMO_DIR/results.md, logs in $DEMO_DIR/log_*.txt"

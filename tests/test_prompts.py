@@ -47,10 +47,13 @@ def test_focus_prompt_layout_and_parse():
     assert parse_focus("<think>x</think>Contents to observe:  the bars ") == "the bars"
 
 
+REASONING_HEAD = ("You are an excellent text-based reasoning expert. You are required to answer the question "
+                  "based on the detailed description of the image.\n\nDescription: ")
+
+
 def test_reasoning_prompt_both_modes():
     p = PromptSet()
-    head = ("You are an excellent text-based reasoning expert. You are required to answer the question "
-            "based on the detailed description of the image.\n\nDescription: A red circle.\n")
+    head = REASONING_HEAD + "A red circle.\n"
     assert p.reasoning_prompt("A red circle.", "What colour?\nA. red\nB. blue", thinking=True) == (
         head + "Question: What colour?\nA. red\nB. blue"
         '\nPlease reason step by step, and give the final answer on the last line by itself in the '
@@ -59,6 +62,28 @@ def test_reasoning_prompt_both_modes():
         head + "Hint: x\nQuestion: y"
         '\nAnswer directly with the option\'s letter in the format of "Answer:". Do not add anything '
         'other than the letter answer after "Answer:".')
+
+
+def test_reasoning_prompt_description_slot_in_the_suffix():
+    p = PromptSet(reasoning_prefix="Read the question first.\n",
+                  reasoning_suffix_thinking="\nDescription: {description}Think, then answer.")
+    assert p.reasoning_prompt("A red circle.", "What colour?\nA. red", thinking=True) == (
+        "Read the question first.\nQuestion: What colour?\nA. red\nDescription: A red circle.\nThink, then answer.")
+    # Direct mode reads its own suffix: without the slot there, and none in the prefix, it is an error.
+    with pytest.raises(ValueError, match="exactly one of reasoning_prefix and reasoning_suffix_direct.*neither"):
+        p.reasoning_prompt("A red circle.", "What colour?", thinking=False)
+
+
+def test_reasoning_prompt_slot_neither_or_both_is_an_error():
+    neither = PromptSet(reasoning_prefix="Description:\n")
+    with pytest.raises(ValueError, match="reasoning_prefix and reasoning_suffix_thinking, found in neither"):
+        neither.reasoning_prompt("d", "q", thinking=True)
+    both = PromptSet(reasoning_suffix_direct="\n{description}")
+    assert "{description}" in both.reasoning_prefix
+    with pytest.raises(ValueError, match=r"found in \['reasoning_prefix', 'reasoning_suffix_direct'\]"):
+        both.reasoning_prompt("d", "q", thinking=False)
+    # The thinking mode of the same set is still valid (its suffix has no slot).
+    assert both.reasoning_prompt("d", "q", thinking=True).startswith(REASONING_HEAD)
 
 
 def test_prompt_overrides(tmp_path):

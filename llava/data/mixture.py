@@ -309,13 +309,16 @@ def check_record(record: Any, image_folder: Path | None, check_images: bool = Tr
 
 
 def load_mixture(data_path: str | os.PathLike, image_folder: str | None = None, seed: int = 0,
-                 check_images: bool = True, max_bad_fraction: float = 0.5) -> Mixture:
+                 check_images: bool = True, max_bad_fraction: float = 0.5,
+                 record_check=None) -> Mixture:
     """Read, sample and check every dataset of a mixture.
 
     `seed` is used for `random:` unless the YAML (top level or per dataset) sets one; each dataset
     mixes its name into the seed, so datasets do not share the same permutation.
     A dataset where more than `max_bad_fraction` of the sampled samples are bad is an error (it
     usually means a wrong image_folder), reported with examples.
+    `record_check(record) -> (reason, detail) | None` runs first on every parsed record (e.g.
+    text-only training refuses samples with images, see llava/train/text_only.py).
     """
     specs, yaml_seed = read_specs(data_path, image_folder)
     check_specs(specs)
@@ -330,7 +333,10 @@ def load_mixture(data_path: str | os.PathLike, image_folder: str | None = None, 
         for pos in _progress(selected, f"checking {spec.name}"):
             pos = int(pos)
             rec = records[pos]
-            problem = check_record(rec, spec.image_folder, check_images)
+            problem = None
+            if record_check is not None and isinstance(rec, dict) and not isinstance(rec, _Malformed):
+                problem = record_check(rec)
+            problem = problem or check_record(rec, spec.image_folder, check_images)
             if problem is None:
                 keep.append(pos)
             else:

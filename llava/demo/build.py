@@ -9,8 +9,11 @@ Layout of OUT_DIR (paths inside JSON files are relative to OUT_DIR):
 - ``vqa.json``           LLaVA-format open-ended VQA (the data-generation input); each sample's
                          ``scene`` key holds the ground truth the scene teacher answers from
 - ``captions.json``      LLaVA-format generic captions (projector pretraining, caption training)
-- ``reasoner.json``      text-only LLaVA-format reasoning samples (reasoning prompt -> thinking
-                         trace -> ``Answer: X``), from ground-truth descriptions of training scenes
+- ``reasoner.json``      text-only LLaVA-format reasoning samples (the demo's reasoning prompt,
+                         ``reasoner_prompts.yaml`` -> thinking trace -> ``Answer: X``), on
+                         ground-truth extraction-style descriptions of fresh scenes
+- ``vqa_mc.json``        LLaVA-format multiple-choice VQA on the training images, in the
+                         end-to-end baseline's prompt (MMStar question + lmms-eval's post-prompt)
 - ``mmstar/mmstar.parquet``  the held-out benchmark in MMStar's layout (``--benchmark mmstar``)
 - ``benchmark.jsonl``    the same questions with image paths, focus, question type and the
                          ground-truth description (for reading and per-type tables)
@@ -28,7 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llava.demo import world
-from llava.prompts import PromptSet
+from llava.eval.perception import DIRECT_ANSWER_SUFFIX
+from llava.prompts import PromptSet, load_prompt_overrides
+
+# The demo reasoner's stage-2 prompt (also what the demo passes to llava-eval --prompts).
+REASONER_PROMPTS = Path(__file__).with_name("reasoner_prompts.yaml")
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,9 @@ class WorldConfig:
     questions_per_image: int = 3       # at most; 1..3 per image, so single-question focus is common
     per_type: int = 20                 # benchmark questions per question type
     reasoner_samples: int = 20000
-    extraction_fraction: float = 0.5   # reasoner samples whose description holds the question's statement
+    # Reasoner samples whose description is extraction-style (ends with the question's statement);
+    # the rest get the generic description, which the tiny reasoner cannot answer from.
+    extraction_fraction: float = 1.0
     text_prob: float = 0.5
     image_size: int = world.IMAGE_SIZE
 
@@ -52,6 +61,14 @@ def reasoner_sample(item: world.MCItem, description: str, prompts: PromptSet, sa
     return {"id": sample_id, "conversations": [
         {"from": "human", "value": prompts.reasoning_prompt(description, item.mmstar_question, thinking=True)},
         {"from": "gpt", "value": thinking_target(item)},
+    ]}
+
+
+def mc_vqa_sample(item: world.MCItem, image: str, sample_id: str) -> dict:
+    """A multiple-choice question answered with its letter, in the end-to-end baseline's prompt."""
+    return {"id": sample_id, "image": image, "conversations": [
+        {"from": "human", "value": "<image>\n" + item.mmstar_question + DIRECT_ANSWER_SUFFIX},
+        {"from": "gpt", "value": item.letter},
     ]}
 
 
@@ -83,14 +100,19 @@ def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> d
 
 
 def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompts: PromptSet | None = None,
-                progress: bool = True) -> dict:
-    """Generate the world into ``out_dir``; returns a summary (counts per file)."""
+                progress: bool = True, reasoner_prompts: PromptSet | None = None) -> dict:
+    """Generate the world into ``out_dir``; returns a summary (counts per file).
+
+    ``prompts``: the paper's prompts (captions); ``reasoner_prompts``: the stage-2 prompt of the
+    reasoner data (default: the demo's ``reasoner_prompts.yaml``).
+    """
     from tqdm import tqdm
 
     prompts = prompts or PromptSet()
+    reasoner_prompts = reasoner_prompts or load_prompt_overrides(REASONER_PROMPTS)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    scenes, vqa, captions = [], [], []
+    scenes, vqa, captions, vqa_mc = [], [], [], []
     for n in tqdm(range(config.train_images), desc="world: training images", disable=not progress):
         scene = world.make_scene(config.seed, "train", n, text_prob=config.text_prob)
         image = f"images/{scene.id}.png"
@@ -103,6 +125,15 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
         captions.append({"id": scene.id, "image": image, "conversations": [
             {"from": "human", "value": "<image>\n" + prompts.caption_prompt},
             {"from": "gpt", "value": description}]})
+        # One multiple-choice question per image: types cycle (the next one the scene supports),
+        # letters cycle, so both stay close to balanced.
+        qtypes = list(world.QUESTION_TYPES)
+        for k in range(len(qtypes)):
+            mc = world.make_mc(config.seed, "train", n, qtypes[(n + k) % len(qtypes)], world.LETTERS[n % 4],
+                               config.text_prob, scene=scene)
+            if mc is not None:
+                vqa_mc.append(mc_vqa_sample(mc, image, f"{scene.id}_mc"))
+                break
 
     items = world.benchmark_items(config.seed + 1_000_003, config.per_type, text_prob=config.text_prob)
     bench_rows, parquet_rows, focus = [], [], {}
@@ -137,12 +168,12 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
             description = world.extraction_description(item.scene, [item.question.statement])
         else:
             description = world.describe(item.scene)
-        reasoner.append(reasoner_sample(item, description, prompts, f"reason_{n:06d}"))
+        reasoner.append(reasoner_sample(item, description, reasoner_prompts, f"reason_{n:06d}"))
 
     _write_jsonl(out / "scenes.jsonl", scenes)
     _write_jsonl(out / "benchmark.jsonl", bench_rows)
     for name, data in (("vqa.json", vqa), ("captions.json", captions), ("reasoner.json", reasoner),
-                       ("focus.json", focus)):
+                       ("vqa_mc.json", vqa_mc), ("focus.json", focus)):
         (out / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
     _write_mmstar_parquet(out / "mmstar" / "mmstar.parquet", parquet_rows)
     (out / "datagen.yaml").write_text(
@@ -150,6 +181,7 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
         "--backend llava.demo.scene_teacher:ShapesTeacher ...\n"
         "datasets:\n  - name: shapes\n    json_path: vqa.json\n    image_folder: .\n", encoding="utf-8")
     summary = {"config": vars(config) if hasattr(config, "__dict__") else {}, "train_images": len(vqa),
+               "mc_vqa_samples": len(vqa_mc),
                "benchmark_questions": len(bench_rows), "reasoner_samples": len(reasoner),
                "question_types": {t: list(c) for t, c in world.QUESTION_TYPES.items()}}
     (out / "world.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -1,9 +1,13 @@
 """The demo's final table: overall and per-question-type accuracy of the three systems.
 
-    python -m llava.demo.results NAME=RESULTS_DIR [NAME=RESULTS_DIR ...] [--out table.md]
+    python -m llava.demo.results NAME=RESULTS_DIR [NAME=RESULTS_DIR ...] [--out table.md] [--json results.json]
+        [--descriptions CAPTIONS.jsonl] [--extractions EXTRACTIONS.jsonl] --benchmark benchmark.jsonl
 
 Each RESULTS_DIR is the ``--results-dir`` of one ``llava-eval`` run and holds exactly one
 ``*.scores.json`` (the MMStar scorer's output). Question types are the world's l2 categories.
+The perception model's stage-1 outputs are checked against the ground truth too: objects fully right
+in its generic descriptions and in its extractions, and how often an extraction ends with the exact
+statement that answers the question (perception right, whatever the reasoner then does).
 """
 from __future__ import annotations
 
@@ -65,9 +69,9 @@ def targets_met(scores: dict) -> bool:
 def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | Path) -> dict:
     """How well the perception model's generic descriptions match the ground truth of held-out scenes.
 
-    ``objects``: fraction of ground-truth objects whose sentence ("A red circle at the top left.")
-    appears in the description (colour, shape and position all right); ``exact``: fraction of
-    descriptions equal to the canonical one.
+    ``objects``: fraction of ground-truth objects whose entry (``top left: red circle;``) appears in
+    the description (colour, shape and position all right); ``exact``: fraction of descriptions
+    equal to the canonical one.
     """
     truth = {}
     for line in Path(benchmark_jsonl).read_text(encoding="utf-8").splitlines():
@@ -84,9 +88,36 @@ def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | 
         exact += text == gold
         for o in scene.objects:
             total += 1
-            right += f"A {o.color} {o.shape} at the {o.position}." in text
+            entry = f"{o.position}: {o.color} {o.shape}"
+            right += (entry + ";") in text or (entry + ".") in text
     return {"objects": right / total if total else 0.0, "exact": exact / n if n else 0.0,
             "descriptions": n}
+
+
+def _read_jsonl(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def statement_accuracy(extractions_jsonl: str | Path, benchmark_jsonl: str | Path) -> dict:
+    """Fraction of extractions whose last sentence is the ground-truth statement of the question,
+    overall and per question type."""
+    truth = {str(r["index"]): r for r in _read_jsonl(benchmark_jsonl)}
+    hits: dict[str, list[bool]] = {}
+    for row in _read_jsonl(extractions_jsonl):
+        gold = truth.get(str(row.get("index")))
+        if gold is None:
+            continue
+        text = (row.get("description") or "").strip()
+        hits.setdefault(gold["question_type"], []).append(text.endswith(gold["statement"]))
+    every = [h for v in hits.values() for h in v]
+    return {"overall": sum(every) / len(every) if every else 0.0,
+            "per_type": {t: sum(v) / len(v) for t, v in hits.items()}, "extractions": len(every)}
+
+
+def summary(systems: dict[str, dict]) -> dict:
+    """Machine-readable accuracies (fractions) of every system, for tests and scripts."""
+    return {name: {"overall": overall_accuracy(scores), "per_type": type_accuracies(scores),
+                   "questions": scores.get("num_questions")} for name, scores in systems.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--target-system", default=None, help="the system the issue-7 floors apply to")
     ap.add_argument("--out", help="also write the table (markdown) here")
     ap.add_argument("--descriptions", help="llava-eval's generic-description JSONL (Caption+Think stage 1)")
+    ap.add_argument("--extractions", help="llava-eval's question-specific extraction JSONL (Extract+Think stage 1)")
     ap.add_argument("--benchmark", help="the world's benchmark.jsonl (ground-truth descriptions)")
+    ap.add_argument("--json", help="also write every number as JSON here")
     args = ap.parse_args(argv)
     systems = {}
     for spec in args.systems:
@@ -105,14 +138,23 @@ def main(argv: list[str] | None = None) -> None:
         systems[name] = find_scores(directory)
     table = results_table(systems)
     lines = [table, "", f"chance = {CHANCE:.0%} per question type (4 options, letters balanced)"]
+    record = {"systems": summary(systems), "chance": CHANCE}
     if args.descriptions and args.benchmark:
-        d = description_accuracy(args.descriptions, args.benchmark)
-        lines.append(f"perception (generic descriptions of {d['descriptions']} held-out images): "
-                     f"{d['objects']:.0%} of objects fully right (issue 7 target: 90%), {d['exact']:.0%} exact")
+        d = record["captions"] = description_accuracy(args.descriptions, args.benchmark)
+        lines.append(f"perception, generic descriptions of {d['descriptions']} held-out images: "
+                     f"{d['objects']:.0%} of objects fully right, {d['exact']:.0%} exact")
+    if args.extractions and args.benchmark:
+        d = record["extractions"] = description_accuracy(args.extractions, args.benchmark)
+        st = record["statements"] = statement_accuracy(args.extractions, args.benchmark)
+        lines.append(f"perception, question-specific extractions of {d['descriptions']} held-out questions: "
+                     f"{d['objects']:.0%} of objects fully right (issue 7 target: 90%); the answering "
+                     f"statement exact in {st['overall']:.0%} ("
+                     + ", ".join(f"{t} {v:.0%}" for t, v in st["per_type"].items()) + ")")
     target = args.target_system
     if target:
         if target not in systems:
             raise SystemExit(f"--target-system {target!r} is not one of {sorted(systems)}")
+        record["target_system"], record["targets_met"] = target, targets_met(systems[target])
         if targets_met(systems[target]):
             lines.append(f"learning targets of issue 7 met by {target} (>= {TARGET_OVERALL:.0%} overall, "
                          f"every type >= {TARGET_PER_TYPE:.0%})")
@@ -124,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ demo needs derives from the scene graph alone:
   question-specific focus ("contents to observe");
 - multiple-choice questions in MMStar's layout, one per question type, with the option letter and
   distractors drawn so that types and letters are exactly balanced;
-- a short thinking trace per question that first states the needed fact, then names the letter
-  (what the tiny reasoner is trained to write).
+- a short thinking trace per question: the answer read from the description, then its option
+  letter (what the tiny reasoner is trained to write).
 
 Every random choice goes through ``random.Random`` seeded by ``(seed, split, number)``, so a scene
 does not depend on how many others were generated before it.
@@ -175,15 +175,40 @@ def render(scene: Scene, size: int = IMAGE_SIZE):
     return img
 
 
+def pixel_stats(seed: int = 0, n: int = 200) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of rendered training scenes (values in [0, 1]), for the image
+    processor's normalisation."""
+    import numpy as np
+
+    pixels = np.stack([np.asarray(render(make_scene(seed, "train", k)), dtype=np.float64) / 255.0
+                       for k in range(n)])
+    return pixels.mean(axis=(0, 1, 2)).round(4).tolist(), pixels.std(axis=(0, 1, 2)).round(4).tolist()
+
+
 # --- language ------------------------------------------------------------------------------------
+def cell_entry(scene: Scene, row: int, col: int) -> str:
+    """What one grid cell holds, as the description writes it: ``red circle``, ``"sun"`` or ``empty``."""
+    for o in scene.objects:
+        if (o.row, o.col) == (row, col):
+            return f"{o.color} {o.shape}"
+    if scene.text is not None and (scene.text.row, scene.text.col) == (row, col):
+        return f'"{scene.text.word}"'
+    return "empty"
+
+
 def describe(scene: Scene) -> str:
-    """The canonical ground-truth description (generic caption), ordered by grid position."""
-    n = len(scene.objects)
-    parts = [f"There are {n} objects."]
-    parts += [f"A {o.color} {o.shape} at the {o.position}." for o in scene.objects]
-    if scene.text is not None:
-        parts.append(f'The word "{scene.text.word}" is written at the {scene.text.position}.')
-    return " ".join(parts)
+    """The canonical ground-truth description (generic caption): every grid cell in reading order,
+    then the number of objects, e.g. ``top left: red circle; top center: empty; ...; bottom right:
+    "sun". There are 2 objects.``
+
+    Every cell is listed, empty ones too, so the k-th entry always describes the k-th cell: a tiny
+    model reads each entry from one place of the image instead of first working out which cell
+    holds the next object (with only the occupied cells listed it stayed at the blind-caption loss
+    for 900 steps, see docs/demo_research.md).
+    """
+    cells = "; ".join(f"{POSITIONS[r * GRID + c]}: {cell_entry(scene, r, c)}"
+                      for r in range(GRID) for c in range(GRID))
+    return f"{cells}. There are {len(scene.objects)} objects."
 
 
 def relation(a: Obj, b: Obj) -> str | None:
@@ -201,31 +226,27 @@ class Question:
 
     qtype: str
     text: str          # the question without options
-    answer: str        # open-ended answer (a word or number)
-    statement: str     # the declarative statement of (question, answer)
-    focus: str         # "contents to observe"
+    answer: str        # open-ended answer (a word, a number or a position)
     distractor_pool: list[str]
-    # Facts a reasoner copies from a description before answering (its thinking trace).
-    facts: list[str]
+
+    @property
+    def focus(self) -> str:
+        """"Contents to observe" of the question (what stage 0 writes)."""
+        return focus_for(self.text)
+
+    @property
+    def statement(self) -> str:
+        """The declarative statement of (question, answer); the answer is its last word."""
+        return statement_for(self.text, self.answer)
 
 
 def _count_question(scene: Scene, rng: random.Random) -> Question:
     if rng.random() < 0.3:
         n = len(scene.objects)
-        return Question("count", "How many objects are there?", str(n),
-                        f"There are {n} objects.", "the number of objects",
-                        [str(k) for k in range(0, 6) if k != n],
-                        [f"there are {n} objects"])
+        return Question("count", "How many objects are there?", str(n), [str(k) for k in range(0, 6) if k != n])
     color = rng.choice([o.color for o in scene.objects] + list(COLORS))
-    hits = [o for o in scene.objects if o.color == color]
-    n = len(hits)
-    noun = "object" if n == 1 else "objects"
-    verb = "is" if n == 1 else "are"
-    listed = ", ".join(o.shape for o in hits) if hits else "none"
-    return Question("count", f"How many {color} objects are there?", str(n),
-                    f"There {verb} {n} {color} {noun}.", f"the number of {color} objects",
-                    [str(k) for k in range(0, 5) if k != n],
-                    [f"{color} objects: {listed}", f"that is {n}"])
+    n = sum(o.color == color for o in scene.objects)
+    return Question("count", f"How many {color} objects are there?", str(n), [str(k) for k in range(0, 5) if k != n])
 
 
 def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
@@ -233,21 +254,13 @@ def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
     objs = scene.objects
     if qtype == "color":
         o = rng.choice(objs)
-        return Question(qtype, f"What color is the {o.shape}?", o.color, f"The {o.shape} is {o.color}.",
-                        f"the color of the {o.shape}", [c for c in COLORS if c != o.color],
-                        [f"the {o.shape} is {o.color}"])
+        return Question(qtype, f"What color is the {o.shape}?", o.color, [c for c in COLORS if c != o.color])
     if qtype == "shape":
         o = rng.choice(objs)
-        return Question(qtype, f"What shape is at the {o.position}?", o.shape,
-                        f"The shape at the {o.position} is a {o.shape}.",
-                        f"the shape at the {o.position}", [s for s in SHAPES if s != o.shape],
-                        [f"the {o.position} has a {o.shape}"])
+        return Question(qtype, f"What shape is at the {o.position}?", o.shape, [s for s in SHAPES if s != o.shape])
     if qtype == "position":
         o = rng.choice(objs)
-        return Question(qtype, f"Where is the {o.shape}?", o.position,
-                        f"The {o.shape} is at the {o.position}.", f"the position of the {o.shape}",
-                        [p for p in POSITIONS if p != o.position],
-                        [f"the {o.shape} is at the {o.position}"])
+        return Question(qtype, f"Where is the {o.shape}?", o.position, [p for p in POSITIONS if p != o.position])
     if qtype == "count":
         return _count_question(scene, rng)
     if qtype == "relation":
@@ -256,13 +269,8 @@ def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
             return None
         a, b = rng.choice(pairs)
         rel = relation(a, b)
-        phrase = {"left": "left of", "right": "right of", "above": "above", "below": "below"}[rel]
         return Question(qtype, f"Where is the {a.shape} relative to the {b.shape}?", rel,
-                        f"The {a.shape} is {phrase} the {b.shape}.",
-                        f"the spatial relationship between the {a.shape} and the {b.shape}",
-                        [r for r in RELATIONS if r != rel],
-                        [f"the {a.shape} is at the {a.position}",
-                         f"the {b.shape} is at the {b.position}", f"so {rel}"])
+                        [r for r in RELATIONS if r != rel])
     if qtype == "comparison":
         cands = [a for a in objs if sum(o.color == a.color for o in objs) == 2]
         if not cands:
@@ -270,17 +278,12 @@ def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
         a = rng.choice(cands)
         b = next(o for o in objs if o.color == a.color and o is not a)
         return Question(qtype, f"Which object has the same color as the {a.shape}?", b.shape,
-                        f"The {b.shape} has the same color as the {a.shape}.",
-                        f"the colors of the {a.shape} and the other objects",
-                        [s for s in SHAPES if s not in (a.shape, b.shape)],
-                        [f"the {a.shape} is {a.color}", f"the {b.shape} is {b.color}"])
+                        [s for s in SHAPES if s not in (a.shape, b.shape)])
     if qtype == "text":
         if scene.text is None:
             return None
         w = scene.text.word
-        return Question(qtype, "What word is written in the image?", w,
-                        f'The word "{w}" is written in the image.', "the text in the image",
-                        [x for x in WORDS if x != w], [f"the word is {w}"])
+        return Question(qtype, "What word is written in the image?", w, [x for x in WORDS if x != w])
     raise ValueError(f"unknown question type {qtype!r}; known: {sorted(QUESTION_TYPES)}")
 
 
@@ -299,18 +302,18 @@ class MCItem:
         opts = ", ".join(f"{L}: {o}" for L, o in zip(LETTERS, self.options))
         return f"{self.question.text}\nOptions: {opts}"
 
-    def thinking(self, style: str = "statement") -> str:
-        """The reasoning trace, then the option that matches (``red is B.``).
+    def thinking(self) -> str:
+        """The reasoning trace: the fact read from the description (its last word), then every option
+        checked against it, e.g. ``fact: red`` / `` A blue red no B red red yes C ...``.
 
-        ``statement``: the question's declarative statement first -- in Extract+Think it is the
-        last sentence of the perception model's description, so reading it is one copy, the same
-        for every question type. ``facts``: the individual facts a generic description holds.
+        Built for a tiny reasoner: each option line has the same token length as an option of the
+        question (``A: blue,``), so copying the options is a fixed-distance look back; the verdict
+        compares the two words just written; the letter is then the one before ``yes``.
         """
-        if style == "statement":
-            return f"{self.question.statement} {self.question.answer} is {self.letter}."
-        if style == "facts":
-            return f"{'. '.join(self.question.facts)}. {self.question.answer} is {self.letter}."
-        raise ValueError(f"unknown thinking style {style!r}; use 'statement' or 'facts'")
+        fact = self.question.answer
+        lines = " ".join(f"{letter} {option} {fact} {'yes' if option == fact else 'no'}"
+                         for letter, option in zip(LETTERS, self.options))
+        return f"fact: {fact}\n {lines}"
 
 
 def make_choice(scene: Scene, q: Question, letter: str, rng: random.Random) -> tuple[list[str], str]:
@@ -320,16 +323,20 @@ def make_choice(scene: Scene, q: Question, letter: str, rng: random.Random) -> t
     return options, letter
 
 
-def make_mc(seed: int, split: str, number: int, qtype: str, letter: str, text_prob: float = 0.5) -> MCItem:
-    """A multiple-choice question of ``qtype`` whose answer is ``letter`` on a fresh scene."""
-    for attempt in range(1000):
-        scene = make_scene(seed, split, number, text_prob=1.0 if qtype == "text" else text_prob,
-                           attempt=attempt)
+def make_mc(seed: int, split: str, number: int, qtype: str, letter: str, text_prob: float = 0.5,
+            scene: Scene | None = None) -> MCItem | None:
+    """A multiple-choice question of ``qtype`` whose answer is ``letter``: on a fresh scene, or on
+    ``scene`` when given (None when that scene cannot support the type)."""
+    for attempt in range(1 if scene is not None else 1000):
+        current = scene or make_scene(seed, split, number, text_prob=1.0 if qtype == "text" else text_prob,
+                                      attempt=attempt)
         rng = _rng(seed, split, number, "question")
-        q = ask(scene, qtype, rng)
+        q = ask(current, qtype, rng)
         if q is not None:
-            options, letter = make_choice(scene, q, letter, rng)
-            return MCItem(number, scene, q, options, letter)
+            options, letter = make_choice(current, q, letter, rng)
+            return MCItem(number, current, q, options, letter)
+    if scene is not None:
+        return None
     raise RuntimeError(f"no scene supports a {qtype} question (seed {seed}, item {number})")
 
 
@@ -368,32 +375,6 @@ def parse_question(text: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def statement_for(question: str, answer: str) -> str:
-    """The declarative statement of a question-answer pair of this world (fallback: generic)."""
-    parsed = parse_question(question)
-    answer = answer.strip().rstrip(".")
-    if parsed is None:
-        return f"The answer to the question \"{question.strip()}\" is {answer}."
-    kind, g = parsed
-    if kind == "color":
-        return f"The {g[0]} is {answer}."
-    if kind == "shape":
-        return f"The shape at the {g[0]} is a {answer}."
-    if kind == "position":
-        return f"The {g[0]} is at the {answer}."
-    if kind == "count_all":
-        return f"There are {answer} objects."
-    if kind == "count":
-        n = answer
-        return f"There {'is' if n == '1' else 'are'} {n} {g[0]} {'object' if n == '1' else 'objects'}."
-    if kind == "relation":
-        phrase = {"left": "left of", "right": "right of"}.get(answer, answer)
-        return f"The {g[0]} is {phrase} the {g[1]}."
-    if kind == "comparison":
-        return f"The {answer} has the same color as the {g[0]}."
-    return f'The word "{answer}" is written in the image.'
-
-
 def focus_for(question: str) -> str:
     """The "contents to observe" of one question (what stage 0 would produce)."""
     parsed = parse_question(question)
@@ -406,10 +387,21 @@ def focus_for(question: str) -> str:
         "position": lambda: f"the position of the {g[0]}",
         "count_all": lambda: "the number of objects",
         "count": lambda: f"the number of {g[0]} objects",
-        "relation": lambda: f"the spatial relationship between the {g[0]} and the {g[1]}",
-        "comparison": lambda: f"the colors of the {g[0]} and the other objects",
-        "text": lambda: "the text in the image",
+        "relation": lambda: f"the position of the {g[0]} relative to the {g[1]}",
+        "comparison": lambda: f"the object with the same color as the {g[0]}",
+        "text": lambda: "the word written in the image",
     }[kind]()
+
+
+def statement_for(question: str, answer: str) -> str:
+    """The declarative statement of a question-answer pair: its focus, then the answer as the last
+    word ("The color of the circle is red."), so a reader finds the answer at the same place for
+    every question type."""
+    answer = answer.strip().rstrip(".")
+    if parse_question(question) is None:
+        return f"The answer to the question \"{question.strip()}\" is {answer}."
+    focus = focus_for(question)
+    return f"{focus[0].upper()}{focus[1:]} is {answer}."
 
 
 def merge_focus(foci: list[str]) -> str:

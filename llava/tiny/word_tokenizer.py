@@ -49,11 +49,13 @@ def corpus_words(texts: Iterable[str]) -> list[str]:
 
 
 def build_word_tokenizer(texts: Iterable[str], save_dir: str | Path | None = None,
-                         model_max_length: int = 2048):
+                         model_max_length: int = 2048, phrases: Iterable[str] = ()):
     """A ``PreTrainedTokenizerFast`` whose vocabulary is every word of ``texts``.
 
     Ids: ``<unk>`` 0, corpus words 1..N (sorted, so the same corpus always gives the same ids),
     then Qwen3's special tokens, Qwen3's added tokens (``<think>``...) and ``<image>``/``<video>``.
+    ``phrases`` (e.g. ``"top left"``) become single tokens, with and without a leading space: a
+    multi-word answer is then one token, like every other answer a tiny model looks up.
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models
     from transformers import PreTrainedTokenizerFast
@@ -67,6 +69,8 @@ def build_word_tokenizer(texts: Iterable[str], save_dir: str | Path | None = Non
     specials = QWEN3_SPECIAL_TOKENS + EXTRA_SPECIAL_TOKENS + [UNK_TOKEN]
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN3_ADDED_TOKENS])
+    tok.add_tokens([AddedToken(form, special=False, normalized=False)
+                    for phrase in phrases for form in (" " + phrase, phrase)])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token=UNK_TOKEN, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         model_max_length=model_max_length,

@@ -33,6 +33,10 @@ class ModelArguments:
         "help": f"Comma-separated trainable parts out of {', '.join(TUNABLE_PARTS)}"})
     attn_implementation: str = field(default="auto", metadata={
         "help": "auto (flash_attention_2 when installed on CUDA, sdpa otherwise) | flash_attention_2 | sdpa | eager"})
+    text_only: bool = field(default=False, metadata={
+        "help": "Train a plain causal LM (e.g. a Qwen3 reasoner) on text-only conversations: loaded with "
+                "AutoModelForCausalLM, no vision tower or projector, prompts rendered with the tokenizer's "
+                "chat template exactly as llava-eval renders them, saved as a plain causal-LM folder"})
     lora_enable: bool = field(default=False, metadata={"help": "LoRA on the language model (merged when saving)"})
     lora_r: int = 64
     lora_alpha: int = 16
@@ -66,6 +70,9 @@ class DataArguments:
         "help": "Check at start that every image file exists (skipped samples are reported)"})
     max_bad_fraction: float = field(default=0.5, metadata={
         "help": "Abort when more than this fraction of a dataset is unusable (usually a wrong image_folder)"})
+    enable_thinking: bool = field(default=True, metadata={
+        "help": "--text_only: the chat template's enable_thinking switch (as `llava-eval ... --thinking`); "
+                "must match the evaluation setting so train and eval prompts are identical"})
     length_cache_dir: str | None = field(default=None, metadata={
         "help": "Where sample lengths (tokens, image sizes) are cached; default ~/.cache/llava_train/lengths"})
 

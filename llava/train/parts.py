@@ -28,8 +28,25 @@ def _core(model: nn.Module) -> nn.Module:
     raise TypeError(f"{type(model).__name__} does not look like a LLaVA perception model (no get_vision_tower)")
 
 
+def is_plain_language_model(model: nn.Module) -> bool:
+    """A text-only causal LM (`llava-train --text_only True`): no vision tower under any wrapper
+    and no `mm_vision_tower` in its config. All its parameters are the language model part."""
+    m = model
+    for _ in range(6):
+        if hasattr(m, "get_vision_tower"):
+            return False
+        if getattr(getattr(m, "config", None), "mm_vision_tower", None):
+            return False
+        m = getattr(m, "base_model", None) or getattr(m, "model", None) or getattr(m, "module", None)
+        if m is None:
+            break
+    return True
+
+
 def part_of_parameters(model: nn.Module) -> dict[int, str]:
     """id(parameter) -> part name, for every parameter of the model."""
+    if is_plain_language_model(model):
+        return {id(p): LLM for p in model.parameters()}
     core = _core(model)
     inner = core.get_model() if hasattr(core, "get_model") else core
     vision = {id(p) for p in core.get_vision_tower().parameters()}

@@ -4,7 +4,8 @@ visual extraction tuning), single process or DeepSpeed ZeRO-3 under torchrun.
 Reads top to bottom: parse and check arguments (fast, before anything heavy), set up the
 distributed backend, load the data mixture, build or load the model, choose trainable parts,
 train (or resume), save a complete LLaVA-NeXT-layout checkpoint, report skipped samples, shut down.
-See scripts/zero3/*.sh for the stage commands.
+See scripts/zero3/*.sh for the stage commands. With `--text_only True` the same trainer trains a
+plain causal LM (the reasoner) on text-only conversations: llava/train/text_only.py.
 """
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def preflight(model_args, data_args, training_args):
     from llava.data.mixture import check_specs, read_specs
     from llava.train.model_source import inspect_model_source
 
+    if model_args.text_only:
+        from llava.train.text_only import preflight_text_only
+
+        return preflight_text_only(model_args, data_args, training_args)
     source = inspect_model_source(model_args.model_name_or_path)
     if not source.is_llava:
         from llava.model.vision_towers import resolve_vision_tower
@@ -117,7 +122,6 @@ def resolve_resume(training_args) -> str | None:
 
 
 def run(model_args, data_args, training_args, source) -> dict:
-    import torch
     from transformers import set_seed
 
     from llava.data.collator import SupervisedCollator
@@ -126,7 +130,6 @@ def run(model_args, data_args, training_args, source) -> dict:
     from llava.data.mixture import load_mixture
     from llava.train import model_setup
     from llava.train.callbacks import MixtureLoggingCallback, PartitionReportCallback
-    from llava.train.preemption import install_preemption_handler, was_preempted
     from llava.train.trainer import LLaVATrainer
 
     set_seed(training_args.seed)
@@ -156,6 +159,17 @@ def run(model_args, data_args, training_args, source) -> dict:
     trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
     if training_args.deepspeed:
         trainer.add_callback(PartitionReportCallback())
+    return train_and_save(trainer, mixture, training_args, resume)
+
+
+def train_and_save(trainer, mixture, training_args, resume: str | None) -> dict:
+    """Train (or resume), save the final model, write the skipped-samples report, push if asked.
+    Shared by the perception path and the text-only path (llava/train/text_only.py)."""
+    import torch
+
+    from llava.train.callbacks import MixtureLoggingCallback
+    from llava.train.preemption import install_preemption_handler, was_preempted
+
     install_preemption_handler(trainer)
     trainer.train(resume_from_checkpoint=resume)
     if was_preempted():
@@ -229,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llava-train: error: {e}", file=sys.stderr)
         return 2
     init_distributed(training_args)
-    run(model_args, data_args, training_args, source)
+    if model_args.text_only:
+        from llava.train.text_only import run_text_only
+
+        run_text_only(model_args, data_args, training_args, source)
+    else:
+        run(model_args, data_args, training_args, source)
     shutdown()
     if from_command_line and "LOCAL_RANK" in os.environ:
         os._exit(0)

@@ -51,7 +51,8 @@ def test_statements_describe_and_focus_from_graph(vqa, items):
         assert len(lines) == len(item.qa_pairs)
         for (q, a), line in zip(item.qa_pairs, lines):
             assert line == sample["scene"]["statements"][q]
-            assert a in line  # the statement carries the answer
+            assert line.endswith(f" is {a}.")  # the answer is the statement's last word(s)
+            assert line == sample["scene"]["focus"][q][0].upper() + sample["scene"]["focus"][q][1:] + f" is {a}."
 
         upstream = {"statements": steps.finish("statements", item, [statements])}
         (req,) = steps.requests_for("describe", item, prompts, upstream)
@@ -68,7 +69,7 @@ def test_statements_describe_and_focus_from_graph(vqa, items):
 def test_missing_graph_is_a_clear_error(items):
     item = dataclasses.replace(items[0], metadata={"scene": {k: v for k, v in items[0].metadata["scene"].items()
                                                              if k != "graph"}})
-    upstream = {"statements": {"statements": "The circle is red."}}
+    upstream = {"statements": {"statements": "The color of the circle is red."}}
     (req,) = steps.requests_for("describe", item, PromptSet(), upstream)
     with pytest.raises(ValueError, match="scene.graph"):
         ShapesTeacher().generate_with_images([req.prompt], [None], 2048, [req.context])
@@ -77,3 +78,26 @@ def test_missing_graph_is_a_clear_error(items):
 def test_statements_for_unknown_questions_fall_back():
     assert world.statement_for("Is it sunny?", "yes") == 'The answer to the question "Is it sunny?" is yes.'
     assert world.focus_for("Is it sunny?") == "the objects in the image"
+
+
+def test_teacher_writes_the_new_wording():
+    """Hand-written statements and foci (the teacher is what the real pipeline calls)."""
+    teacher = ShapesTeacher()
+    scene = {"graph": world.Scene("s", [world.Obj("circle", "red", 0, 0), world.Obj("square", "blue", 0, 1)]).to_dict()}
+    cases = [
+        ("What color is the circle?", "red", "the color of the circle", "The color of the circle is red."),
+        ("Where is the circle relative to the square?", "left", "the position of the circle relative to the square",
+         "The position of the circle relative to the square is left."),
+        ("Where is the square?", "top center", "the position of the square", "The position of the square is top center."),
+        ("Which object has the same color as the circle?", "square", "the object with the same color as the circle",
+         "The object with the same color as the circle is square."),
+        ("What word is written in the image?", "cat", "the word written in the image",
+         "The word written in the image is cat."),
+        ("How many blue objects are there?", "1", "the number of blue objects", "The number of blue objects is 1."),
+    ]
+    for question, answer, focus, statement in cases:
+        assert teacher.focus(question, scene) == focus
+        assert teacher.statement(question, answer, scene) == statement
+    description = teacher.description(scene, "The color of the circle is red.\nThe position of the square is top center.")
+    assert description == ("There are 2 objects. A red circle at the top left. A blue square at the top center. "
+                           "The color of the circle is red. The position of the square is top center.")

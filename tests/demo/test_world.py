@@ -49,6 +49,45 @@ def _expected_answer(graph: world.Scene, question: str) -> str:
     raise AssertionError(f"unexpected question {question!r}")
 
 
+# Hand-written "contents to observe" per question wording (the world's `focus_for` is not used).
+FOCUS_BY_WORDING = [
+    (r"What color is the (\w+)\?", "the color of the {0}"),
+    (r"What shape is at the (\w+ \w+)\?", "the shape at the {0}"),
+    (r"Where is the (\w+)\?", "the position of the {0}"),
+    (r"How many objects are there\?", "the number of objects"),
+    (r"How many (\w+) objects are there\?", "the number of {0} objects"),
+    (r"Where is the (\w+) relative to the (\w+)\?", "the position of the {0} relative to the {1}"),
+    (r"Which object has the same color as the (\w+)\?", "the object with the same color as the {0}"),
+    (r"What word is written in the image\?", "the word written in the image"),
+]
+
+
+def _expected_focus(question: str) -> str:
+    for pattern, focus in FOCUS_BY_WORDING:
+        if m := re.fullmatch(pattern, question):
+            return focus.format(*m.groups())
+    raise AssertionError(f"unexpected question {question!r}")
+
+
+def _trace_lines(thinking: str) -> tuple[str, list[list[str]]]:
+    """(fact, [[letter, option, fact, verdict], ...]) of a scan trace; options/facts may be two words."""
+    head, body = thinking.split("\n")
+    assert head.startswith("fact: ") and body.startswith(" ")
+    fact = head[len("fact: "):]
+    # Each line is "L OPTION FACT yes|no"; split on the letters A-D that start a line.
+    parts = re.findall(r" ([ABCD]) (.+?) (yes|no)(?= [ABCD] |$)", body)
+    assert " " + " ".join(" ".join(p) for p in parts) == body, body
+    lines = []
+    for letter, middle, verdict in parts:
+        assert middle.endswith(" " + fact), (middle, fact)
+        lines.append([letter, middle[: -len(fact) - 1], fact, verdict])
+    return fact, lines
+
+
+def _yes_letters(thinking: str) -> list[str]:
+    return [line[0] for line in _trace_lines(thinking)[1] if line[3] == "yes"]
+
+
 def test_scenes_are_deterministic_and_seed_dependent():
     a = [world.make_scene(3, "train", n).to_dict() for n in range(20)]
     b = [world.make_scene(3, "train", n).to_dict() for n in reversed(range(20))][::-1]
@@ -104,7 +143,7 @@ def test_rendered_pixels_match_graph():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("world")
-    cfg = build.WorldConfig(seed=7, train_images=24, per_type=8, reasoner_samples=40)
+    cfg = build.WorldConfig(seed=7, train_images=40, per_type=8, reasoner_samples=40)
     build.build_world(out, cfg, progress=False)
     return out, cfg
 
@@ -134,7 +173,9 @@ def test_benchmark_answers_agree_with_graph(built):
         graph = world.Scene.from_dict(r["graph"])
         assert m[r["answer"]] == _expected_answer(graph, m["q"])
         assert r["description"] == world.describe(graph)
-        assert r["thinking"].endswith(f"is {r['answer']}.")
+        assert r["statement"] == f"{r['focus'][0].upper()}{r['focus'][1:]} is {m[r['answer']]}."
+        assert r["focus"] == _expected_focus(m["q"])
+        assert _yes_letters(r["thinking"]) == [r["answer"]]
 
 
 def test_benchmark_reads_as_mmstar(built):
@@ -175,24 +216,160 @@ def test_build_is_deterministic(tmp_path):
     cfg = build.WorldConfig(seed=11, train_images=6, per_type=4, reasoner_samples=10)
     build.build_world(tmp_path / "a", cfg, progress=False)
     build.build_world(tmp_path / "b", cfg, progress=False)
-    for name in ("vqa.json", "captions.json", "reasoner.json", "benchmark.jsonl", "scenes.jsonl", "focus.json",
+    for name in ("vqa.json", "captions.json", "reasoner.json", "vqa_mc.json", "benchmark.jsonl", "scenes.jsonl",
+                 "focus.json",
                  "images/train_00003.png", "images/bench_00005.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_reasoner_samples_use_the_paper_prompt(built):
-    out, _ = built
-    from llava.prompts import PromptSet
 
-    samples = json.loads((out / "reasoner.json").read_text())
-    prefix = PromptSet().reasoning_prefix.split("{description}")[0]
-    for s in samples:
+
+QTYPE_BY_WORDING = [
+    (r"What color is the \w+\?", "color"), (r"What shape is at the \w+ \w+\?", "shape"),
+    (r"Where is the \w+\?", "position"), (r"How many (\w+ )?objects are there\?", "count"),
+    (r"Where is the \w+ relative to the \w+\?", "relation"),
+    (r"Which object has the same color as the \w+\?", "comparison"),
+    (r"What word is written in the image\?", "text"),
+]
+
+
+def _qtype(question: str) -> str:
+    return next(t for pattern, t in QTYPE_BY_WORDING if re.fullmatch(pattern, question))
+
+
+def _many_items(seed: int = 9, per_type: int = 40):
+    for qtype in world.QUESTION_TYPES:
+        for n in range(per_type):
+            yield world.make_mc(seed, "items", n, qtype, world.LETTERS[n % 4])
+
+
+def test_statement_ends_with_the_answer_and_agrees_with_focus():
+    seen = Counter()
+    for item in _many_items():
+        q = item.question
+        seen[q.qtype] += 1
+        assert _qtype(q.text) == q.qtype
+        assert q.answer == _expected_answer(item.scene, q.text)
+        assert q.focus == _expected_focus(q.text) == world.focus_for(q.text)
+        assert q.statement == world.statement_for(q.text, q.answer)
+        assert q.statement == q.focus[0].upper() + q.focus[1:] + " is " + q.answer + "."
+        # The answer is the statement's last word(s): a position is two words, every other answer one.
+        words = q.statement.rstrip(".").split()
+        assert " ".join(words[-len(q.answer.split()):]) == q.answer
+        assert len(q.answer.split()) == (2 if q.qtype == "position" else 1)
+        assert item.options[world.LETTERS.index(item.letter)] == q.answer and len(set(item.options)) == 4
+    assert set(seen) == set(world.QUESTION_TYPES)
+
+
+def test_statements_read_as_hand_written():
+    scene = world.Scene("s", [world.Obj("circle", "red", 0, 0), world.Obj("square", "red", 0, 2),
+                              world.Obj("star", "blue", 2, 1)], world.Text("cat", 1, 1))
+    cases = {
+        "What color is the circle?": ("red", "The color of the circle is red."),
+        "What shape is at the bottom center?": ("star", "The shape at the bottom center is star."),
+        "Where is the star?": ("bottom center", "The position of the star is bottom center."),
+        "How many objects are there?": ("3", "The number of objects is 3."),
+        "How many red objects are there?": ("2", "The number of red objects is 2."),
+        "Where is the circle relative to the square?": ("left",
+                                                         "The position of the circle relative to the square is left."),
+        "Which object has the same color as the square?": ("circle",
+                                                            "The object with the same color as the square is circle."),
+        "What word is written in the image?": ("cat", "The word written in the image is cat."),
+    }
+    for question, (answer, statement) in cases.items():
+        assert _expected_answer(scene, question) == answer
+        assert world.statement_for(question, answer) == statement
+        assert world.statement_for(question, answer + ".") == statement  # a trailing period is not doubled
+        assert world.focus_for("<image>\n" + question) == statement.split(" is ")[0].lower()
+
+
+def test_thinking_trace_scans_every_option():
+    item = world.MCItem(0, world.Scene("s", [world.Obj("circle", "red", 0, 0)]),
+                        world.Question("color", "What color is the circle?", "red", []),
+                        ["blue", "red", "green", "yellow"], "B")
+    assert item.thinking() == "fact: red\n A blue red no B red red yes C green red no D yellow red no"
+    for item in _many_items(per_type=20):
+        fact, lines = _trace_lines(item.thinking())
+        assert fact == item.question.answer
+        assert [line[0] for line in lines] == list(world.LETTERS)
+        assert [line[1] for line in lines] == item.options  # same order as the question's options
+        assert [line[3] for line in lines] == ["yes" if o == fact else "no" for o in item.options]
+        assert _yes_letters(item.thinking()) == [item.letter]
+
+
+def test_make_mc_on_a_given_scene():
+    no_text = world.Scene("s", [world.Obj("circle", "red", 0, 0), world.Obj("star", "blue", 2, 1)])
+    assert world.make_mc(0, "x", 1, "text", "A", scene=no_text) is None
+    assert world.make_mc(0, "x", 1, "relation", "A", scene=no_text) is None   # no shared row or column
+    assert world.make_mc(0, "x", 1, "comparison", "A", scene=no_text) is None  # no colour held twice
+    with_text = world.Scene("t", no_text.objects, world.Text("sun", 1, 1))
+    item = world.make_mc(0, "x", 1, "text", "C", scene=with_text)
+    assert item.scene is with_text and item.question.answer == "sun" and item.options[2] == "sun"
+    item = world.make_mc(0, "x", 1, "color", "D", scene=no_text)
+    assert item.scene is no_text and item.options[3] == _expected_answer(no_text, item.question.text)
+
+
+def _supports(scene: world.Scene, qtype: str) -> bool:
+    objs = scene.objects
+    if qtype == "text":
+        return scene.text is not None
+    if qtype == "relation":
+        return any(a.row == b.row or a.col == b.col for i, a in enumerate(objs) for b in objs[i + 1:])
+    if qtype == "comparison":
+        return 2 in Counter(o.color for o in objs).values()
+    return True
+
+
+def test_mc_vqa_one_question_per_training_image(built):
+    out, cfg = built
+    from llava.eval.perception import DIRECT_ANSWER_SUFFIX
+
+    samples = json.loads((out / "vqa_mc.json").read_text())
+    vqa = json.loads((out / "vqa.json").read_text())
+    assert len(samples) == cfg.train_images == 40
+    qtypes = list(world.QUESTION_TYPES)
+    for n, (s, plain) in enumerate(zip(samples, vqa)):
+        assert s["image"] == plain["image"] and (out / s["image"]).is_file()
         human, gpt = s["conversations"][0]["value"], s["conversations"][1]["value"]
-        assert human.startswith(prefix) and human.endswith(PromptSet().reasoning_suffix_thinking)
-        m = OPTIONS_RE.search(human.split("\nQuestion: ", 1)[1].rsplit("\nPlease reason", 1)[0])
-        letter = gpt.rsplit("Answer: ", 1)[1]
+        assert human.startswith("<image>\n") and human.endswith(DIRECT_ANSWER_SUFFIX)
+        m = OPTIONS_RE.match(human[len("<image>\n"): -len(DIRECT_ANSWER_SUFFIX)])
+        assert m, human
+        graph = world.Scene.from_dict(plain["scene"]["graph"])
+        assert gpt in world.LETTERS and m[gpt] == _expected_answer(graph, m["q"])
+        assert len({m[L] for L in world.LETTERS}) == 4
+        # Types cycle from image n's turn to the next type its scene supports.
+        expected = next(t for k in range(len(qtypes)) if _supports(graph, t := qtypes[(n + k) % len(qtypes)]))
+        assert _qtype(m["q"]) == expected, (n, m["q"])
+    letters = Counter(s["conversations"][1]["value"] for s in samples)
+    assert set(letters) == set(world.LETTERS)
+    assert max(letters.values()) - min(letters.values()) <= 1, letters
+    assert len({_qtype(OPTIONS_RE.match(s["conversations"][0]["value"][8:])["q"]) for s in samples}) >= 6
+
+
+def test_reasoner_samples_use_the_demo_prompt(built):
+    out, cfg = built
+    from llava.prompts import load_prompt_overrides
+
+    prompts = load_prompt_overrides(build.REASONER_PROMPTS)
+    assert (prompts.reasoning_prefix, prompts.reasoning_suffix_thinking) == ("Description: {description}", "")
+    samples = json.loads((out / "reasoner.json").read_text())
+    assert len(samples) == cfg.reasoner_samples
+    assert {s["id"] for s in samples} == {f"reason_{n:06d}" for n in range(cfg.reasoner_samples)}
+    for n, s in enumerate(samples):
+        human, gpt = s["conversations"][0]["value"], s["conversations"][1]["value"]
         assert gpt.startswith("<think>\n") and "\n</think>\n\nAnswer: " in gpt
-        description = human.split("Description: ", 1)[1].split("\nQuestion: ", 1)[0]
-        graph_sentences = SENTENCE_RE.findall(description)
-        assert graph_sentences, description
-        assert f"{m[letter]} is {letter}." in gpt
+        thinking, letter = gpt[len("<think>\n"):].split("\n</think>\n\nAnswer: ")
+        assert _yes_letters(thinking) == [letter]
+        # Regenerate the sample's item from its question type and letter (public world API).
+        question = human.split("\nQuestion: ", 1)[1].split("\n")[0]
+        item = world.make_mc(cfg.seed, "reason", n, _qtype(question), letter, cfg.text_prob)
+        description = world.extraction_description(item.scene, [item.question.statement])
+        assert description == world.describe(item.scene) + " " + item.question.statement
+        # Hand-computed layout of the demo prompt: description, question with options, nothing after.
+        assert human == f"Description: {description}\nQuestion: {item.mmstar_question}"
+        assert human == prompts.reasoning_prompt(description, item.mmstar_question, thinking=True)
+        assert thinking == item.thinking()
+        m = OPTIONS_RE.search(human.split("\nQuestion: ", 1)[1])
+        assert m[letter] == _expected_answer(item.scene, question)
+        assert description.endswith(f" is {m[letter]}.")  # the fact is the description's last word(s)
+    assert len({s["conversations"][1]["value"][-1] for s in samples}) == 4
