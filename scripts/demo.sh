@@ -19,17 +19,22 @@
 #
 # Settings (environment): DEMO_DIR, SEED, PROJECTOR_STEPS / CAPTION_STEPS / EXTRACT_STEPS (optimizer
 # steps of the three perception stages), REASONER_STEPS, DEMO_BATCH (global batch), TRAIN_IMAGES,
-# PER_TYPE (benchmark questions per type), SKIP_INSTALL=1, PYTHON.
+# PER_TYPE (benchmark questions per type), SKIP_INSTALL=1, PYTHON, DEMO_TRAIN_ARGS (extra llava-train
+# arguments for every training stage, e.g. "--learning_rate 0" to check that the learning test fails).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-$PWD/demo_run}"
 PYTHON="${PYTHON:-python}"
 SEED="${SEED:-0}"
-PROJECTOR_STEPS="${PROJECTOR_STEPS:-60}"
-CAPTION_STEPS="${CAPTION_STEPS:-500}"
-EXTRACT_STEPS="${EXTRACT_STEPS:-400}"
-REASONER_STEPS="${REASONER_STEPS:-1200}"
+PROJECTOR_STEPS="${PROJECTOR_STEPS:-40}"
+CAPTION_STEPS="${CAPTION_STEPS:-350}"
+EXTRACT_STEPS="${EXTRACT_STEPS:-350}"
+REASONER_STEPS="${REASONER_STEPS:-450}"
+# Batches of i.i.d. samples, not length-grouped: grouping saves padding on GPUs, but here it makes
+# each batch one question type (or one dataset), and the tiny reasoner then did not learn at all
+# in 500 steps (docs/demo_research.md). DEMO_TRAIN_ARGS comes last, so it can override this.
+read -r -a STAGE_ARGS <<< "--group_by_modality_length False ${DEMO_TRAIN_ARGS:-}"
 DEMO_BATCH="${DEMO_BATCH:-32}"
 TRAIN_IMAGES="${TRAIN_IMAGES:-2000}"
 PER_TYPE="${PER_TYPE:-20}"
@@ -91,10 +96,13 @@ EXTRACT_YAML="$DEMO_DIR/extract_mix.yaml"
 import sys, yaml
 datagen, world, out = sys.argv[1:]
 mix = yaml.safe_load(open(datagen))
-mix["datasets"].append({"name": "shapes_mc_vqa", "json_path": f"{world}/vqa_mc.json", "image_folder": world,
-                        "sampling_strategy": "all"})
+# Half of the captions keep generic captioning alive (Caption+Think asks for it); half of the
+# multiple-choice questions teach the end-to-end baseline its answer format.
+for name, path in (("shapes_captions", "captions.json"), ("shapes_mc_vqa", "vqa_mc.json")):
+    mix["datasets"].append({"name": name, "json_path": f"{world}/{path}", "image_folder": world,
+                            "sampling_strategy": "random:50%"})
 with open(out, "w") as f:
-    f.write("# Demo visual-extraction tuning mixture: llava-datagen output + multiple-choice VQA.\n")
+    f.write("# Demo visual-extraction tuning mixture: llava-datagen output + captions + multiple-choice VQA.\n")
     yaml.safe_dump(mix, f, sort_keys=False)
 PY
 done_stage
@@ -127,7 +135,7 @@ export LR="${DEMO_LR:-2e-3}" VISION_LR="${DEMO_LR:-2e-3}"
 perception_stage() {
   stage "2/4 perception: $1, $6 steps (scripts/zero3/$2)"
   MODEL="$3" DATA_CONFIG="$4" OUTPUT_DIR="$RUNS/$5" MAX_STEPS="$6" \
-    bash "$REPO_ROOT/scripts/zero3/$2" > "$DEMO_DIR/log_$5.txt" 2>&1 \
+    bash "$REPO_ROOT/scripts/zero3/$2" "${STAGE_ARGS[@]}" > "$DEMO_DIR/log_$5.txt" 2>&1 \
     || { tail -30 "$DEMO_DIR/log_$5.txt"; exit 1; }
   loss_line "$DEMO_DIR/log_$5.txt"
   done_stage
@@ -141,8 +149,8 @@ perception_stage "visual extraction tuning" finetune_extract.sh "$RUNS/caption" 
 stage "3/4 reasoner: text-only tiny Qwen3 on reasoner.json, $REASONER_STEPS steps (scripts/zero3/train_reasoner.sh)"
 MODEL="$DEMO_DIR/models/reasoner" DATA_CONFIG="$W/reasoner.json" OUTPUT_DIR="$RUNS/reasoner" \
   MAX_STEPS="$REASONER_STEPS" GLOBAL_BATCH="$REASONER_BATCH" PER_DEVICE_BATCH=$((REASONER_BATCH / 2)) \
-  LR="${REASONER_LR:-3e-3}" WARMUP_RATIO=0.03 MODEL_MAX_LENGTH=512 THINKING=True \
-  bash "$REPO_ROOT/scripts/zero3/train_reasoner.sh" > "$DEMO_DIR/log_reasoner.txt" 2>&1 \
+  LR="${REASONER_LR:-3e-3}" WARMUP_RATIO=0.08 MODEL_MAX_LENGTH=512 THINKING=True \
+  bash "$REPO_ROOT/scripts/zero3/train_reasoner.sh" --adam_beta2 0.98 "${STAGE_ARGS[@]}" > "$DEMO_DIR/log_reasoner.txt" 2>&1 \
   || { tail -30 "$DEMO_DIR/log_reasoner.txt"; exit 1; }
 loss_line "$DEMO_DIR/log_reasoner.txt"
 done_stage

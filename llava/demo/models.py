@@ -17,11 +17,11 @@ from llava.demo import world
 DEMO_PATCH_SIZE = 16
 # The reasoner's lookups (copy the description's last word, find it among the options) need depth
 # more than width; 64 x 3 layers trained faster than 128 x 2 in the demo research runs.
-REASONER_SHAPE = {"hidden_size": 64, "num_hidden_layers": 3, "num_heads": 4, "ffn_ratio": 4}
+REASONER_SHAPE = {"hidden_size": 64, "num_hidden_layers": 3, "num_heads": 4, "ffn_ratio": 4, "rope_theta": 1e6}
 
 
 def demo_qwen3_config(tokenizer, hidden_size: int = 128, num_hidden_layers: int = 2, num_heads: int = 4,
-                      ffn_ratio: int = 2):
+                      ffn_ratio: int = 2, rope_theta: float = 10000.0):
     """A tiny Qwen3 config whose vocabulary and special ids come from ``tokenizer``."""
     from transformers import Qwen3Config
 
@@ -31,7 +31,7 @@ def demo_qwen3_config(tokenizer, hidden_size: int = 128, num_hidden_layers: int 
                        num_hidden_layers=num_hidden_layers, num_attention_heads=num_heads,
                        num_key_value_heads=num_heads, head_dim=hidden_size // num_heads,
                        max_position_embeddings=2048, tie_word_embeddings=True, rms_norm_eps=1e-6,
-                       rope_theta=10000.0, bos_token_id=pad, eos_token_id=im_end, pad_token_id=pad)
+                       rope_theta=rope_theta, bos_token_id=pad, eos_token_id=im_end, pad_token_id=pad)
 
 
 def save_demo_llm(directory: str | Path, tokenizer_dir: str | Path, seed: int = 0, **config_kwargs) -> Path:
