@@ -18,6 +18,9 @@ Layout of OUT_DIR (paths inside JSON files are relative to OUT_DIR):
 - ``benchmark.jsonl``    the same questions with image paths, focus, question type and the
                          ground-truth description (for reading and per-type tables)
 - ``focus.json``         ``{index: contents to observe}`` (stage 0 in the authors' format)
+- ``oracle_extractions.jsonl``  the ground-truth extraction of every benchmark question (what a
+                         perfect perception model writes), for ``llava-eval reason --descriptions``:
+                         the reasoner's accuracy with perception taken out of the way
 - ``datagen.yaml``       the dataset list for ``llava-datagen run --datasets``
 - ``world.json``         the settings this folder was built with
 """
@@ -136,7 +139,7 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
                 break
 
     items = world.benchmark_items(config.seed + 1_000_003, config.per_type, text_prob=config.text_prob)
-    bench_rows, parquet_rows, focus = [], [], {}
+    bench_rows, parquet_rows, focus, oracle = [], [], {}, []
     for item in tqdm(items, desc="world: benchmark", disable=not progress):
         scene = item.scene
         scene.id = f"bench_{item.index:05d}"
@@ -155,6 +158,8 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
                            "description": world.describe(scene), "statement": item.question.statement,
                            "thinking": item.thinking(), "graph": scene.to_dict()})
         focus[str(item.index)] = item.question.focus
+        oracle.append({"index": str(item.index),
+                       "description": world.extraction_description(scene, [item.question.statement])})
         scenes.append({"id": scene.id, "split": "bench", "image": image,
                        "description": world.describe(scene), "graph": scene.to_dict()})
 
@@ -172,6 +177,7 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
 
     _write_jsonl(out / "scenes.jsonl", scenes)
     _write_jsonl(out / "benchmark.jsonl", bench_rows)
+    _write_jsonl(out / "oracle_extractions.jsonl", oracle)
     for name, data in (("vqa.json", vqa), ("captions.json", captions), ("reasoner.json", reasoner),
                        ("vqa_mc.json", vqa_mc), ("focus.json", focus)):
         (out / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -92,8 +92,39 @@ def test_description_accuracy_counts_fully_right_objects(tmp_path):
         json.dumps({"index": 0, "description": gold, "graph": scene.to_dict()}) + "\n"
         + json.dumps({"index": 1, "description": gold, "graph": scene.to_dict()}) + "\n")
     # Hand-computed: item 0 exact (2/2 objects), item 1 has the star's colour wrong (1/2).
-    wrong = gold.replace("A blue star", "A green star")
+    assert "bottom right: blue star." in gold and "top left: red circle;" in gold
+    wrong = gold.replace("bottom right: blue star", "bottom right: green star")
     (tmp_path / "desc.jsonl").write_text(json.dumps({"index": "0", "description": gold}) + "\n"
                                          + json.dumps({"index": "1", "description": wrong}) + "\n")
     d = results.description_accuracy(tmp_path / "desc.jsonl", tmp_path / "bench.jsonl")
     assert d == {"objects": 0.75, "exact": 0.5, "descriptions": 2}
+
+
+def test_statement_accuracy_reads_the_last_sentence_per_type(tmp_path):
+    from llava.demo import results
+
+    rows = [{"index": 0, "question_type": "color", "statement": "The color of the star is red."},
+            {"index": 1, "question_type": "color", "statement": "The color of the circle is blue."},
+            {"index": 2, "question_type": "text", "statement": "The word written in the image is cat."}]
+    (tmp_path / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outputs = [{"index": "0", "description": "top left: red star; ... The color of the star is red."},
+               {"index": "1", "description": "The color of the circle is red."},  # wrong answer
+               {"index": "2", "description": "The word written in the image is cat. Extra."},  # not last
+               {"index": "9", "description": "not a benchmark question"}]
+    (tmp_path / "ext.jsonl").write_text("".join(json.dumps(r) + "\n" for r in outputs))
+    st = results.statement_accuracy(tmp_path / "ext.jsonl", tmp_path / "bench.jsonl")
+    assert st == {"overall": 1 / 3, "per_type": {"color": 0.5, "text": 0.0}, "extractions": 3}
+
+
+def test_oracle_extractions_are_the_ground_truth_extraction(tmp_path):
+    from llava.demo import world
+    from llava.demo.build import WorldConfig, build_world
+
+    build_world(tmp_path, WorldConfig(train_images=4, per_type=1, reasoner_samples=2), progress=False)
+    bench = [json.loads(line) for line in (tmp_path / "benchmark.jsonl").read_text().splitlines()]
+    oracle = {r["index"]: r["description"] for r in
+              map(json.loads, (tmp_path / "oracle_extractions.jsonl").read_text().splitlines())}
+    assert len(oracle) == len(bench) == len(world.QUESTION_TYPES)
+    for row in bench:
+        text = oracle[str(row["index"])]
+        assert text == row["description"] + " " + row["statement"]

@@ -99,5 +99,7 @@ def test_teacher_writes_the_new_wording():
         assert teacher.focus(question, scene) == focus
         assert teacher.statement(question, answer, scene) == statement
     description = teacher.description(scene, "The color of the circle is red.\nThe position of the square is top center.")
-    assert description == ("There are 2 objects. A red circle at the top left. A blue square at the top center. "
+    assert description == ("top left: red circle; top center: blue square; top right: empty; middle left: empty; "
+                           "middle center: empty; middle right: empty; bottom left: empty; bottom center: empty; "
+                           "bottom right: empty. There are 2 objects. "
                            "The color of the circle is red. The position of the square is top center.")
