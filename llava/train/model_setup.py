@@ -91,13 +91,18 @@ def configure_training(model, model_args, training_args):
     cfg.mm_projector_lr = training_args.mm_projector_lr
     cfg.tokenizer_model_max_length = training_args.model_max_length
     cfg.tokenizer_padding_side = "right"
+    return checkpointing_lora_and_parts(model, model_args, training_args, model_args.tunable_parts())
+
+
+def checkpointing_lora_and_parts(model, model_args, training_args, parts):
+    """Gradient checkpointing inputs, optional LoRA, then which parts train (perception and text-only paths)."""
     if training_args.gradient_checkpointing:
         if training_args.gradient_checkpointing_kwargs is None:
             training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
         model.enable_input_require_grads()
     if model_args.lora_enable:
         model = _add_lora(model, model_args)
-    set_trainable_parts(model, model_args.tunable_parts(), lora=model_args.lora_enable)
+    set_trainable_parts(model, parts, lora=model_args.lora_enable)
     return model
 
 

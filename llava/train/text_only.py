@@ -254,18 +254,11 @@ def build_text_model(model_args, training_args, source):
 def configure_text_training(model, model_args, training_args):
     """Cache off while training, gradient checkpointing, optional LoRA; the whole LM trains. Unlike
     the perception path, no stage settings go into the config: the output stays a plain LM config."""
-    from llava.train.model_setup import _add_lora
-    from llava.train.parts import LLM, set_trainable_parts
+    from llava.train.model_setup import checkpointing_lora_and_parts
+    from llava.train.parts import LLM
 
     model.config.use_cache = False
-    if training_args.gradient_checkpointing:
-        if training_args.gradient_checkpointing_kwargs is None:
-            training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
-        model.enable_input_require_grads()
-    if model_args.lora_enable:
-        model = _add_lora(model, model_args)
-    set_trainable_parts(model, [LLM], lora=model_args.lora_enable)
-    return model
+    return checkpointing_lora_and_parts(model, model_args, training_args, [LLM])
 
 
 def use_text_packing(setting: str, model) -> bool:
