@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from llava.demo import world
+from llava.eval.artifacts import read_jsonl
 
 CHANCE = 0.25
 # Issue 7's judged floors for Extract+Think.
@@ -73,13 +74,10 @@ def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | 
     the description (colour, shape and position all right); ``exact``: fraction of descriptions
     equal to the canonical one.
     """
-    truth = {}
-    for line in Path(benchmark_jsonl).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        truth[str(row["index"])] = (row["description"], world.Scene.from_dict(row["graph"]))
+    truth = {str(row["index"]): (row["description"], world.Scene.from_dict(row["graph"]))
+             for row in read_jsonl(benchmark_jsonl)}
     right = total = exact = n = 0
-    for line in Path(descriptions_jsonl).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(descriptions_jsonl):
         if str(row.get("index")) not in truth:
             continue
         gold, scene = truth[str(row["index"])]
@@ -94,16 +92,12 @@ def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | 
             "descriptions": n}
 
 
-def _read_jsonl(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def statement_accuracy(extractions_jsonl: str | Path, benchmark_jsonl: str | Path) -> dict:
     """Fraction of extractions whose last sentence is the ground-truth statement of the question,
     overall and per question type."""
-    truth = {str(r["index"]): r for r in _read_jsonl(benchmark_jsonl)}
+    truth = {str(r["index"]): r for r in read_jsonl(benchmark_jsonl)}
     hits: dict[str, list[bool]] = {}
-    for row in _read_jsonl(extractions_jsonl):
+    for row in read_jsonl(extractions_jsonl):
         gold = truth.get(str(row.get("index")))
         if gold is None:
             continue
