@@ -47,6 +47,7 @@ def slurm(tmp_path_factory):
         subprocess.run(["bash", str(REPO / "scripts/ci/stop_slurm.sh"), str(scratch)], timeout=60)
         pytest.fail(f"could not start the local Slurm:\n{start.stdout}\n{start.stderr}")
     env["SLURM_CONF"] = str(scratch / "slurm.conf")
+    env["LLAVA_TEST_SLURM_DIR"] = str(scratch)
     yield env
     subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], env=env, timeout=30)
     subprocess.run(["bash", str(REPO / "scripts/ci/stop_slurm.sh"), str(scratch)], timeout=60)
@@ -90,13 +91,34 @@ def _logs(out: Path) -> str:
     return "\n".join(p.read_text() for p in sorted((out / "logs").glob("*")) if p.is_file())
 
 
+def _cluster_report(env: dict, job: str, out: Path) -> str:
+    """What a failed assertion shows: the job record, the cluster's own logs and the job's logs."""
+    record = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True, text=True).stdout
+    daemons = "\n".join(f"== {p}\n" + "\n".join(p.read_text().splitlines()[-40:])
+                        for p in sorted((Path(env["LLAVA_TEST_SLURM_DIR"]) / "log").glob("*.log")))
+    return f"{record}\n{daemons}\n== job logs\n{_logs(out)[-4000:]}"
+
+
+def _requeued_state(env: dict, job: str) -> str | None:
+    """The requeued job's state once it can be released safely: PENDING on an idle node, or whatever
+    it is once it has started; None in between (REQUEUED, COMPLETING, or a node still tearing the previous
+    run down)."""
+    state = _job(env, job).get("JobState")
+    if state in ("RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"):
+        return state
+    if state != "PENDING":
+        return None
+    node = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True).stdout.strip()
+    return state if node.startswith("idle") else None
+
+
 def test_tiny_training_job_completes_and_loads(slurm, tmp_path):
     out = tmp_path / "run"
     env = _job_env(slurm, tmp_path, MAX_STEPS=2, SAVE_STEPS=2)
     job = _submit(env, out)
     state = _wait(lambda: _job(env, job).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
                   and _job(env, job)["JobState"], 600, "the job to finish", out / "logs")
-    assert state == "COMPLETED", _logs(out)[-6000:]
+    assert state == "COMPLETED", _cluster_report(env, job, out)
     logs = _logs(out)
     assert f"job {job} (restart 0)" in logs and "training finished with exit code 0" in logs
     assert (out / "logs" / f"tiny-{job}.out").is_file() and (out / "logs" / f"tiny-{job}-node0.log").is_file()
@@ -119,18 +141,21 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm, tmp_path):
     # Preempt once training is stepping (a loss has been logged).
     _wait(lambda: "'loss'" in _logs(out), 600, "the first training step", out / "logs")
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=env, check=True, timeout=30)
-    info = _wait(lambda: (j := _job(env, job)).get("Restarts", "0") != "0" and j, 300, "the requeue", out / "logs")
+    _wait(lambda: _job(env, job).get("Restarts", "0") != "0", 300, "the requeue", out / "logs")
     saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
     assert len(saved) == 1 and 0 < saved[0] < total, saved
     step = saved[0]
     assert not (out / "model.safetensors").exists()  # a preempted run must not write the final model
-    # Slurm holds requeued jobs for about 2 minutes (fixed BeginTime); release it now to keep the test short.
-    if info.get("JobState") == "PENDING":
+    # Slurm holds requeued jobs for about 2 minutes (fixed BeginTime); release it early to keep the test
+    # short, but only once the first run is fully cleaned up (job pending again, node idle), so the
+    # release never races the previous run's teardown on the node.
+    if _wait(lambda: _requeued_state(env, job), 200, "the requeued job to be pending on an idle node",
+             out / "logs") == "PENDING":
         subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True, timeout=30)
     state = _wait(lambda: _job(env, job).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
                   and _job(env, job)["JobState"], 600, "the resumed job to finish", out / "logs")
     logs = _logs(out)
-    assert state == "COMPLETED", logs[-6000:]
+    assert state == "COMPLETED", _cluster_report(env, job, out)
     assert "after the preemption signal: requeueing" in logs
     assert f"job {job} (restart 1)" in logs and f"resume {out / f'checkpoint-{step}'}" in logs
     history = json.loads((out / "trainer_state.json").read_text())
