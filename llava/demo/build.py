@@ -224,9 +224,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-type", type=int, default=defaults.per_type)
     ap.add_argument("--reasoner-samples", type=int, default=defaults.reasoner_samples)
     ap.add_argument("--text-prob", type=float, default=defaults.text_prob)
+    ap.add_argument("--questions-per-image", type=int, default=defaults.questions_per_image)
     args = ap.parse_args(argv)
     config = WorldConfig(seed=args.seed, train_images=args.train_images, per_type=args.per_type,
-                         reasoner_samples=args.reasoner_samples, text_prob=args.text_prob)
+                         reasoner_samples=args.reasoner_samples, text_prob=args.text_prob,
+                         questions_per_image=args.questions_per_image)
     summary = build_world(args.out_dir, config)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
 

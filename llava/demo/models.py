@@ -17,7 +17,7 @@ from llava.demo import world
 DEMO_PATCH_SIZE = 16
 # The reasoner's lookups (copy the description's last word, find it among the options) need depth
 # more than width; 64 x 3 layers trained faster than 128 x 2 in the demo research runs.
-REASONER_SHAPE = {"hidden_size": 64, "num_hidden_layers": 3, "num_heads": 4, "ffn_ratio": 4, "rope_theta": 1e6}
+REASONER_SHAPE = {"hidden_size": 64, "num_hidden_layers": 3, "num_heads": 4, "ffn_ratio": 4, "rope_theta": 1e4}
 
 
 def demo_qwen3_config(tokenizer, hidden_size: int = 128, num_hidden_layers: int = 2, num_heads: int = 4,
