@@ -104,7 +104,8 @@ datagen, world, out = sys.argv[1:]
 mix = yaml.safe_load(open(datagen))
 # The extraction data itself carries the full listing; a quarter of the captions keeps the generic
 # caption prompt alive (Caption+Think asks for it; with a tenth, 78% of objects right) and a tenth of
-# the multiple-choice questions keeps the end-to-end baseline's answer format. More of either cost statement accuracy (docs/demo_research.md).
+# the multiple-choice questions keeps the end-to-end baseline's answer format. (Half of each, 250
+# steps: the answering statement was exact in 4% of extractions; docs/demo_research.md.)
 for name, path, share in (("shapes_captions", "captions.json", "25%"), ("shapes_mc_vqa", "vqa_mc.json", "10%")):
     mix["datasets"].append({"name": name, "json_path": f"{world}/{path}", "image_folder": world,
                             "sampling_strategy": f"random:{share}"})
