@@ -24,7 +24,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-CI_SETTINGS: dict[str, str] = {}  # the README's defaults
 # Floors from the measured runs (docs/demo_research.md, session 3: d6-d8 and the README's run), set
 # below the worst of them so that they hold on other machines. They catch training that does not
 # learn (every one of them is 0 or far off with the learning rate at 0: no letters, no descriptions).
@@ -43,7 +42,7 @@ FLOOR_REASONER_LOSS_DROP = 10.0  # first / last logged reasoner loss (6.2 -> 0.0
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     env = dict(os.environ, DEMO_DIR=str(out), SKIP_INSTALL="1", PYTHON=sys.executable, SEED="0",
-               WANDB_MODE="offline", **CI_SETTINGS)
+               WANDB_MODE="offline")
     proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], env=env, cwd=out,
                           capture_output=True, text=True, timeout=1800)
     log = proc.stdout + proc.stderr

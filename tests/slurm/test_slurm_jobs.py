@@ -99,12 +99,20 @@ def _cluster_report(env: dict, job: str, out: Path) -> str:
     return f"{record}\n{daemons}\n== job logs\n{_logs(out)[-4000:]}"
 
 
+FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+
+
+def _finished_state(env: dict, job: str) -> str | None:
+    state = _job(env, job).get("JobState")
+    return state if state in FINISHED else None
+
+
 def _requeued_state(env: dict, job: str) -> str | None:
     """The requeued job's state once it can be released safely: PENDING on an idle node, or whatever
     it is once it has started; None in between (REQUEUED, COMPLETING, or a node still tearing the previous
     run down)."""
     state = _job(env, job).get("JobState")
-    if state in ("RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"):
+    if state == "RUNNING" or state in FINISHED:
         return state
     if state != "PENDING":
         return None
@@ -116,8 +124,7 @@ def test_tiny_training_job_completes_and_loads(slurm, tmp_path):
     out = tmp_path / "run"
     env = _job_env(slurm, tmp_path, MAX_STEPS=2, SAVE_STEPS=2)
     job = _submit(env, out)
-    state = _wait(lambda: _job(env, job).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
-                  and _job(env, job)["JobState"], 600, "the job to finish", out / "logs")
+    state = _wait(lambda: _finished_state(env, job), 600, "the job to finish", out / "logs")
     assert state == "COMPLETED", _cluster_report(env, job, out)
     logs = _logs(out)
     assert f"job {job} (restart 0)" in logs and "training finished with exit code 0" in logs
@@ -152,8 +159,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(slurm, tmp_path):
     if _wait(lambda: _requeued_state(env, job), 200, "the requeued job to be pending on an idle node",
              out / "logs") == "PENDING":
         subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True, timeout=30)
-    state = _wait(lambda: _job(env, job).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
-                  and _job(env, job)["JobState"], 600, "the resumed job to finish", out / "logs")
+    state = _wait(lambda: _finished_state(env, job), 600, "the resumed job to finish", out / "logs")
     logs = _logs(out)
     assert state == "COMPLETED", _cluster_report(env, job, out)
     assert "after the preemption signal: requeueing" in logs
