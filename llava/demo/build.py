@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--text-prob", type=float, default=defaults.text_prob)
     ap.add_argument("--questions-per-image", type=int, default=defaults.questions_per_image)
     args = ap.parse_args(argv)
+    for flag in ("train_images", "per_type", "questions_per_image"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     config = WorldConfig(seed=args.seed, train_images=args.train_images, per_type=args.per_type,
                          reasoner_samples=args.reasoner_samples, text_prob=args.text_prob,
                          questions_per_image=args.questions_per_image)

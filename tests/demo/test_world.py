@@ -379,3 +379,11 @@ def test_reasoner_samples_use_the_demo_prompt(built):
         assert m[letter] == _expected_answer(item.scene, question)
         assert description.endswith(f" is {m[letter]}.")  # the fact is the description's last word(s)
     assert len({s["conversations"][1]["value"][-1] for s in samples}) == 4
+
+
+@pytest.mark.parametrize("flag", ["--train-images", "--per-type", "--questions-per-image"])
+def test_build_cli_names_a_count_below_one(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build.main([str(tmp_path / "w"), flag, "0"])
+    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
