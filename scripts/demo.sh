@@ -95,35 +95,13 @@ llava-datagen run --datasets "$W/datagen.yaml" --output-dir "$DEMO_DIR/datagen" 
 llava-datagen merge --output-dir "$DEMO_DIR/datagen"
 DATAGEN_YAML="$DEMO_DIR/datagen/final/extraction_data.yaml"
 [[ -f "$DATAGEN_YAML" ]] || { echo "[demo] error: llava-datagen merge wrote no $DATAGEN_YAML" >&2; exit 2; }
-# Stage-3 mixture: the generated extraction data plus multiple-choice VQA answered with a letter
-# (without it the end-to-end baseline never learns the answer format).
+# Stage-3 mixture: the generated extraction data plus a quarter of the captions and a tenth of the
+# multiple-choice VQA (llava/demo/assets.py says why); captions alone for S0 and caption training.
 EXTRACT_YAML="$DEMO_DIR/extract_mix.yaml"
-"$PYTHON" - "$DATAGEN_YAML" "$W" "$EXTRACT_YAML" <<'PY'
-import sys, yaml
-datagen, world, out = sys.argv[1:]
-mix = yaml.safe_load(open(datagen))
-# The extraction data itself carries the full listing; a quarter of the captions keeps the generic
-# caption prompt alive (Caption+Think asks for it; with a tenth, 78% of objects right) and a tenth of
-# the multiple-choice questions keeps the end-to-end baseline's answer format. (Half of each, 250
-# steps: the answering statement was exact in 4% of extractions; docs/demo_research.md.)
-for name, path, share in (("shapes_captions", "captions.json", "25%"), ("shapes_mc_vqa", "vqa_mc.json", "10%")):
-    mix["datasets"].append({"name": name, "json_path": f"{world}/{path}", "image_folder": world,
-                            "sampling_strategy": f"random:{share}"})
-with open(out, "w") as f:
-    f.write("# Demo visual-extraction tuning mixture: llava-datagen output + captions + multiple-choice VQA.\n")
-    yaml.safe_dump(mix, f, sort_keys=False)
-PY
-done_stage
-
 CAPTION_YAML="$DEMO_DIR/captions.yaml"
-cat > "$CAPTION_YAML" <<EOF
-# Demo captions (the world's canonical descriptions): projector pretraining and caption training.
-datasets:
-  - name: shapes_captions
-    json_path: $W/captions.json
-    image_folder: $W
-    sampling_strategy: all
-EOF
+"$PYTHON" -c "import sys; from llava.demo.assets import write_caption_mixture as c, write_extract_mixture as e
+e(*sys.argv[1:4]); c(sys.argv[2], sys.argv[4])" "$DATAGEN_YAML" "$W" "$EXTRACT_YAML" "$CAPTION_YAML"
+done_stage
 
 # --- 2. perception: the real stage scripts --------------------------------------------------------
 RUNS="$DEMO_DIR/runs"

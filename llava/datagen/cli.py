@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from llava.datagen import steps as S
 from llava.datagen.images import DEFAULT_IMAGE_SIZE
@@ -25,9 +26,9 @@ logger = logging.getLogger("llava.datagen")
 
 def _add_teacher_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("teacher")
-    g.add_argument("--backend", default="hf",
+    g.add_argument("--backend", default=None,
                    help=f"teacher backend: {', '.join(available_backends())}, or package.module:Class (default hf)")
-    g.add_argument("--model", default=DEFAULT_MODEL, help=f"teacher model folder or hub id (default {DEFAULT_MODEL})")
+    g.add_argument("--model", default=None, help=f"teacher model folder or hub id (default {DEFAULT_MODEL})")
     g.add_argument("--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), bfloat16, float16, float32")
     g.add_argument("--device", default=None, help="cuda, cuda:1, cpu, or auto (spread over all GPUs); default: cuda "
                                                   "if available")
@@ -58,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="generate statements, descriptions and focus for one shard")
-    run.add_argument("--datasets", required=True, help="YAML listing the VQA files (json_path, image_folder)")
-    run.add_argument("--output-dir", required=True)
+    run.add_argument("--datasets", help="YAML listing the VQA files (json_path, image_folder); omitted: the "
+                     "embedded default (the demo's shapes world with its scene teacher, announced loudly)")
+    run.add_argument("--output-dir", help="required with --datasets")
     run.add_argument("--steps", nargs="+", default=["all"], choices=[*S.STEPS, "all"])
     run.add_argument("--prompts", default=None, help="YAML/JSON replacing prompt texts (keys of llava.prompts.PromptSet)")
     run.add_argument("--batch-size", type=int, default=None, help="prompts per teacher call (default: 16 for hf, "
@@ -87,9 +89,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _embedded_default(args) -> None:
+    """No --datasets: the demo's shapes world with its deterministic scene teacher (a smoke test)."""
+    if args.datasets is None:
+        if args.backend or args.model:
+            raise DatagenInputError("--datasets is required with --backend/--model: the YAML listing your VQA files")
+        from llava.demo.assets import SHAPES_TEACHER
+        from llava.train.tiny_assets import BANNER, default_root, prepare_tiny_assets
+
+        root = default_root()
+        logger.warning(BANNER.format(what="no --datasets", root=root,
+                                     fix="Pass --datasets YAML, --output-dir and --model for real data generation."))
+        args.datasets = str(Path(prepare_tiny_assets(root)["TINY_WORLD"]) / "datagen.yaml")
+        args.backend = SHAPES_TEACHER
+        args.output_dir = args.output_dir or str(root / "datagen_cli")
+    elif args.output_dir is None:
+        raise DatagenInputError("--output-dir is required with --datasets")
+    args.backend = args.backend or "hf"
+    args.model = args.model or DEFAULT_MODEL
+
+
 def _run(args) -> int:
     from llava.datagen.runner import RunConfig, TeacherSpec, run_shard
 
+    _embedded_default(args)
     shard_id, num_shards = resolve_shard(args.num_shards, args.shard_id)
     prompts = load_prompt_overrides(args.prompts)
     specs = load_dataset_list(args.datasets)

@@ -9,6 +9,8 @@
     llava-eval score    --input REASONING.jsonl
 
 Every stage caches its output under --results-dir and resumes when rerun (see pipeline.py).
+Without --benchmark, a command runs on the embedded default (the demo's shapes world and tiny random
+models, llava.eval.embedded_default) and says so in its first line.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from llava.eval.artifacts import read_jsonl
 from llava.eval.benchmarks import load_benchmark
+from llava.eval.embedded_default import apply_embedded_default
 from llava.eval.perception import PerceptionSettings
 from llava.eval.pipeline import EvalRun, perception_source_dir
 from llava.eval.reasoning import DEFAULT_BUDGET, ReasoningConfig, paper_sampling, with_overrides
@@ -38,7 +41,8 @@ def _on_off(value: str) -> bool:
 
 def add_benchmark_args(p):
     g = p.add_argument_group("benchmark")
-    g.add_argument("--benchmark", required=True, choices=["mmstar", "vmcbench", "jsonl"])
+    g.add_argument("--benchmark", choices=["mmstar", "vmcbench", "jsonl"],
+                   help="omitted: the embedded default (the demo's shapes world and tiny models, announced loudly)")
     g.add_argument("--data", help="local copy (parquet/arrow/json file, saved dataset folder) or hub id; "
                    "the generic format's JSONL file for --benchmark jsonl")
     g.add_argument("--split", help="dataset split (MMStar: val, VMCBench: test)")
@@ -59,7 +63,7 @@ def add_focus_args(p):
 
 def add_perception_args(p, with_mode=False):
     g = p.add_argument_group("stage 1: perception")
-    g.add_argument("--perception", required=True, help="perception checkpoint (LLaVA-NeXT layout or "
+    g.add_argument("--perception", help="perception checkpoint (LLaVA-NeXT layout or "
                    "transformers-native llava_onevision export)")
     if with_mode:
         g.add_argument("--mode", choices=["extract", "caption"], default="extract",
@@ -72,7 +76,7 @@ def add_perception_args(p, with_mode=False):
 
 def add_reasoning_args(p):
     g = p.add_argument_group("stage 2: reasoning")
-    g.add_argument("--reasoner", required=True, help="text LLM with a chat template, e.g. Qwen/Qwen3-4B")
+    g.add_argument("--reasoner", help="text LLM with a chat template, e.g. Qwen/Qwen3-4B")
     g.add_argument("--thinking", type=_on_off, default=True, help="on/off (default: on)")
     g.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="thinking-token budget; 0 = none")
     g.add_argument("--no-block-reflexive", action="store_true", help="do not block reflexive words while thinking")
@@ -206,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reason", help="stage 2: reasoning over descriptions, then scoring")
     add_benchmark_args(p), add_reasoning_args(p)
-    p.add_argument("--descriptions", required=True,
+    p.add_argument("--descriptions",
                    help="stage-1 JSONL of this project or an lmms-eval sample log")
     p.set_defaults(func=cmd_reason)
 
@@ -235,8 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command != "score":
+            apply_embedded_default(parser, args)
         args.func(args)
     except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -18,11 +18,8 @@ from answer pieces), so the prompt's token ids are exactly those evaluation feed
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -322,48 +319,3 @@ def run_text_only(model_args, data_args, training_args, source) -> dict:
         trainer.add_callback(PartitionReportCallback())
     result = train_and_save(trainer, mixture, training_args, resume)
     return {**result, "trainer": trainer}
-
-
-# ---- tiny default data ---------------------------------------------------------------------------------
-
-TINY_TEXT_VERSION = "1"
-_COLORS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
-_SHAPES = ["circle", "square", "triangle", "star"]
-
-
-def tiny_text_samples(n: int = 64) -> list[dict]:
-    """A deterministic text task in the reasoner's format: read a description, answer a question
-    with a short thinking trace (words the tiny tokenizer knows)."""
-    out = []
-    for i in range(n):
-        color, shape = _COLORS[i % len(_COLORS)], _SHAPES[(i // len(_COLORS)) % len(_SHAPES)]
-        out.append({"id": f"tiny_text_{i}", "conversations": [
-            {"from": "human", "value": f"Description: the {shape} is {color}.\nQuestion: what color is the {shape}?"},
-            {"from": "gpt", "value": f"<think>\nthe {shape} is {color}\n</think>\n\nAnswer: {color}"},
-        ]})
-    return out
-
-
-def write_tiny_text_data(directory: str | Path) -> Path:
-    """DIR/tiny_text.json + DIR/tiny_text.yaml (a one-dataset mixture); returns the YAML path."""
-    directory = Path(directory)
-    yaml_path = directory / "tiny_text.yaml"
-    marker = directory / ".complete"
-    if marker.is_file() and marker.read_text().strip() == TINY_TEXT_VERSION:
-        return yaml_path
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "tiny_text.json").write_text(json.dumps(tiny_text_samples(), indent=1))
-    yaml_path.write_text("datasets:\n  - name: tiny_text\n    json_path: tiny_text.json\n")
-    marker.write_text(TINY_TEXT_VERSION)
-    return yaml_path
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the tiny text-only data of scripts/zero3/train_reasoner.sh")
-    parser.add_argument("directory")
-    args = parser.parse_args(argv)
-    print(f"TINY_DATA_TEXT={write_tiny_text_data(args.directory)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,13 +1,11 @@
-"""The embedded tiny default of the stage scripts: tiny random models and tiny data, built offline.
+"""The embedded tiny default of the main commands: the demo's shapes world and tiny random models.
 
-`python -m llava.train.tiny_assets DIR` writes (once; reused afterwards)
-  DIR/llm         a tiny Qwen3 language model + tokenizer        (start of S0)
-  DIR/siglip      a tiny SigLIP vision tower + image processor
-  DIR/llava       a complete tiny LLaVA-NeXT-layout checkpoint   (start of later stages;
-                  its tower folder is DIR/llava_tower)
-  DIR/data        tiny shapes data and one YAML mixture per stage
-and prints `KEY=value` lines for the shell scripts. Nothing here is a real model: the scripts say
-so loudly when they fall back to it.
+`python -m llava.train.tiny_assets DIR` builds (once; reused afterwards) the demo's assets under DIR
+(`llava.demo.assets`: world, datagen output, demo tokenizer, tiny Qwen3 / SigLIP / reasoner, a
+complete LLaVA-NeXT-layout start checkpoint, one YAML mixture per stage) and prints `KEY=value`
+lines for the shell scripts. The world has the demo's 2000 training images unless
+LLAVA_TINY_TRAIN_IMAGES says otherwise (the tests use a few dozen). Nothing here is a real model:
+every command that falls back to it says so loudly in its first log line.
 """
 from __future__ import annotations
 
@@ -17,31 +15,42 @@ import shlex
 import shutil
 from pathlib import Path
 
-VERSION = "1"  # scripts/zero3/common.sh reads this layout directly when the marker says 1
+VERSION = "2-demo"  # scripts/zero3/common.sh reads this layout directly when the marker says so
+BANNER = ("!!!!!!!!!! TINY EMBEDDED DEFAULT: {what} is configured, so this runs the demo's TINY RANDOM "
+          "models on its TINY SYNTHETIC shapes world (assets in {root}). This is a smoke test, NOT a real "
+          "run. {fix} !!!!!!!!!!")
 
 
-def prepare_tiny_assets(root: str | os.PathLike) -> dict[str, str]:
+def default_root() -> Path:
+    return Path(os.environ.get("TINY_DIR") or Path(os.environ.get("TMPDIR", "/tmp")) / "llava_tiny_default")
+
+
+def tiny_paths(root: str | os.PathLike) -> dict[str, Path]:
     root = Path(root)
-    marker = root / ".complete"
-    paths = {
+    return {
         "TINY_LLM": root / "llm",
         "TINY_VISION_TOWER": root / "siglip",
         "TINY_CHECKPOINT": root / "llava",
+        "TINY_REASONER": root / "reasoner",
+        "TINY_WORLD": root / "world",
         "TINY_DATA_PRETRAIN": root / "data" / "tiny_pretrain.yaml",
         "TINY_DATA_CAPTION": root / "data" / "tiny_caption.yaml",
         "TINY_DATA_EXTRACT": root / "data" / "tiny_extract.yaml",
+        "TINY_DATA_REASONER": root / "world" / "reasoner.json",
     }
+
+
+def prepare_tiny_assets(root: str | os.PathLike | None = None) -> dict[str, str]:
+    root = Path(root) if root is not None else default_root()
+    marker = root / ".complete"
     if not (marker.is_file() and marker.read_text().strip() == VERSION):
-        from llava.data.tiny_data import write_tiny_dataset
-        from llava.tiny.models import build_tiny_llava_checkpoint, save_tiny_qwen3_llm, save_tiny_siglip
+        from llava.demo.assets import prepare_demo_assets
 
         shutil.rmtree(root, ignore_errors=True)  # a half-written earlier attempt
-        save_tiny_qwen3_llm(root / "llm")
-        save_tiny_siglip(root / "siglip")
-        build_tiny_llava_checkpoint(root / "llava")  # its config points at root/llava_tower
-        write_tiny_dataset(root / "data")
+        images = os.environ.get("LLAVA_TINY_TRAIN_IMAGES")
+        prepare_demo_assets(root, train_images=int(images) if images else None)
         marker.write_text(VERSION)  # last: a killed build is redone next time
-    return {k: str(v) for k, v in paths.items()}
+    return {k: str(v) for k, v in tiny_paths(root).items()}
 
 
 def main(argv: list[str] | None = None) -> None:

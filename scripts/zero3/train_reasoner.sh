@@ -15,13 +15,7 @@ STAGE=train_reasoner
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ "$TINY" == 1 ]]; then
-  TINY_DATA_TEXT="$TINY_DIR/text/tiny_text.yaml"
-  if [[ "$(cat "$TINY_DIR/text/.complete" 2>/dev/null)" != 1 ]]; then
-    tiny_env="$("$PYTHON" -m llava.train.text_only "$TINY_DIR/text" 2>/dev/null)" \
-      || llava_die "could not write the tiny text data in $TINY_DIR/text (run: $PYTHON -m llava.train.text_only $TINY_DIR/text)"
-    eval "$(grep -E '^TINY_DATA_TEXT=' <<<"$tiny_env")"
-  fi
-  STAGE_MODEL="$TINY_LLM"; STAGE_DATA_CONFIG="$TINY_DATA_TEXT"
+  STAGE_MODEL="$TINY_REASONER"; STAGE_DATA_CONFIG="$TINY_DATA_REASONER"  # the demo reasoner on the world's reasoning data
   STAGE_LR=5e-3  # a tiny random LM needs a large rate to learn anything in a few steps
 else
   [[ -n "${DATA_CONFIG:-${DATA_PATH:-}}" ]] \

@@ -101,6 +101,9 @@ def test_prompt_texts_match_reference(tmp_path):
 def test_default_generation_limits_are_the_papers(tmp_path):
     from llava.datagen.cli import _parser
 
+    from llava.datagen.cli import _embedded_default
+
     args = _parser().parse_args(["run", "--datasets", "x.yaml", "--output-dir", "o"])
     assert (args.max_new_tokens_statements, args.max_new_tokens_describe, args.image_size) == (1024, 2048, 512)
+    _embedded_default(args)  # with --datasets given: the real teacher defaults
     assert args.model == "Qwen/Qwen3-VL-8B-Instruct" and args.backend == "hf" and args.temperature == 0.0

@@ -107,8 +107,9 @@ def _finished_state(env: dict, job: str) -> str | None:
     return state if state in FINISHED else None
 
 
-def test_tiny_training_job_completes_and_loads(slurm, tmp_path):
+def test_tiny_training_job_completes_and_loads(slurm, tmp_path, copy_tiny_assets):
     out = tmp_path / "run"
+    copy_tiny_assets(tmp_path / "tiny")
     env = _job_env(slurm, tmp_path, MAX_STEPS=2, SAVE_STEPS=2)
     job = _submit(env, out)
     state = _wait(lambda: _finished_state(env, job), 600, "the job to finish", out / "logs")
@@ -125,8 +126,9 @@ def test_tiny_training_job_completes_and_loads(slurm, tmp_path):
     assert model.config.model_type == "llava_qwen_3"
 
 
-def test_preempted_job_checkpoints_requeues_and_resumes(slurm, tmp_path):
+def test_preempted_job_checkpoints_requeues_and_resumes(slurm, tmp_path, copy_tiny_assets):
     out = tmp_path / "run"
+    copy_tiny_assets(tmp_path / "tiny")
     total = 24  # enough steps that the signal lands mid-training on fast machines too
     env = _job_env(slurm, tmp_path, MAX_STEPS=total, SAVE_STEPS=1000)
     job = _submit(env, out)

@@ -11,12 +11,11 @@ from llava.data.mixture import load_mixture
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, copy_tiny_assets):
     from llava.model.builder import load_pretrained_model
     from llava.train.model_setup import image_token_spec
-    from llava.train.tiny_assets import prepare_tiny_assets
 
-    assets = prepare_tiny_assets(tmp_path_factory.mktemp("pack") / "tiny")
+    assets = copy_tiny_assets(tmp_path_factory.mktemp("pack") / "tiny")
     tok, model, processor, _ = load_pretrained_model(assets["TINY_CHECKPOINT"], None, None, device_map=None,
                                                      torch_dtype="float32", attn_implementation="sdpa")
     ds = SupervisedDataset(load_mixture(assets["TINY_DATA_EXTRACT"]), tok, processor, image_token_spec(model))

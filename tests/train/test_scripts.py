@@ -24,11 +24,9 @@ COMMON = {"--lr_scheduler_type": "cosine", "--warmup_steps": "0.03", "--num_trai
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from llava.train.tiny_assets import prepare_tiny_assets
-
+def tiny_dir(tmp_path_factory, copy_tiny_assets):
     d = tmp_path_factory.mktemp("assets") / "tiny"
-    prepare_tiny_assets(d)
+    copy_tiny_assets(d)
     return d
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,11 +15,8 @@ from llava.train.train import main
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    from llava.train.tiny_assets import prepare_tiny_assets
-
-    root = tmp_path_factory.mktemp("assets")
-    return prepare_tiny_assets(root / "tiny")
+def assets(tmp_path_factory, copy_tiny_assets):
+    return copy_tiny_assets(tmp_path_factory.mktemp("assets") / "tiny")
 
 
 def _args(assets, tmp_path, **over):
@@ -49,7 +47,7 @@ def test_missing_paths_fail_fast_naming_them(assets, tmp_path, capsys, flag, val
 
 def test_missing_image_folder_and_optimizer_block_fail_fast(assets, tmp_path, capsys):
     (tmp_path / "mix.yaml").write_text("datasets:\n  - json_path: %s\n    image_folder: %s\n" % (
-        assets["TINY_DATA_EXTRACT"].replace("tiny_extract.yaml", "extract.jsonl"), tmp_path / "no_images"))
+        Path(assets["TINY_WORLD"]) / "captions.json", tmp_path / "no_images"))
     assert main(_args(assets, tmp_path, **{"--data_path": str(tmp_path / "mix.yaml")})) == 2
     assert str(tmp_path / "no_images") in capsys.readouterr().err
     ds = tmp_path / "ds.json"

@@ -176,10 +176,21 @@ def _write(path: Path, samples: list[dict]) -> Path:
     return path
 
 
-def _good(n: int) -> list[dict]:
-    from llava.train.text_only import tiny_text_samples
+_COLORS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
+_SHAPES = ["circle", "square", "triangle", "star"]
 
-    return tiny_text_samples(n)
+
+def _good(n: int) -> list[dict]:
+    """A deterministic text task in the reasoner's format: read a description, answer a question
+    with a short thinking trace (words the tiny tokenizer knows)."""
+    out = []
+    for i in range(n):
+        color, shape = _COLORS[i % len(_COLORS)], _SHAPES[(i // len(_COLORS)) % len(_SHAPES)]
+        out.append({"id": f"tiny_text_{i}", "conversations": [
+            {"from": "human", "value": f"Description: the {shape} is {color}.\nQuestion: what color is the {shape}?"},
+            {"from": "gpt", "value": f"<think>\nthe {shape} is {color}\n</think>\n\nAnswer: {color}"},
+        ]})
+    return out
 
 
 def test_image_samples_and_bad_turn_orders_are_reported_at_load(tmp_path):
@@ -344,11 +355,9 @@ def test_image_and_overlong_samples_are_in_the_report(single_run):
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from llava.train.tiny_assets import prepare_tiny_assets
-
+def tiny_dir(tmp_path_factory, copy_tiny_assets):
     d = tmp_path_factory.mktemp("assets") / "tiny"
-    prepare_tiny_assets(d)
+    copy_tiny_assets(d)
     return d
 
 
@@ -367,8 +376,8 @@ def test_script_tiny_default_and_real_settings(tiny_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "TINY EMBEDDED DEFAULT" in proc.stdout.splitlines()[0]
     assert flags["--text_only"] == "True" and flags["--enable_thinking"] == "True"
-    assert flags["--model_name_or_path"] == str(tiny_dir / "llm")
-    assert flags["--data_path"] == str(tiny_dir / "text" / "tiny_text.yaml") and Path(flags["--data_path"]).is_file()
+    assert flags["--model_name_or_path"] == str(tiny_dir / "reasoner")  # the demo's reasoner on its world
+    assert flags["--data_path"] == str(tiny_dir / "world" / "reasoner.json") and Path(flags["--data_path"]).is_file()
     assert flags["--deepspeed"].endswith("zero3.json") and flags["--mm_tunable_parts"] == "mm_language_model"
 
     proc, flags = _dry_run("--max_steps", "7", DATA_CONFIG=tmp_path / "mine.yaml", THINKING="False")
@@ -403,7 +412,7 @@ def test_two_process_zero3_run_through_the_script(tiny_dir, tmp_path):
     assert set(reference) - set(ours) <= {"lm_head.weight"} and set(ours) <= set(reference)
     assert all(torch.equal(v, reference[k].to(v.dtype)) for k, v in ours.items())
     final = load_file(str(out / "model.safetensors"))
-    start = load_file(str(tiny_dir / "llm" / "model.safetensors"))
+    start = load_file(str(tiny_dir / "reasoner" / "model.safetensors"))
     assert all(torch.equal(final[k], ours[k]) for k in final)
     assert any(not torch.equal(final[k], start[k]) for k in final)  # trained
     model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)

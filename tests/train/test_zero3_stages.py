@@ -32,10 +32,8 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(root):
-    from llava.train.tiny_assets import prepare_tiny_assets
-
-    prepare_tiny_assets(root / "tiny")
+def tiny_dir(root, copy_tiny_assets):
+    copy_tiny_assets(root / "tiny")
     return root / "tiny"
 
 
@@ -207,7 +205,7 @@ def test_wandb_offline_run_holds_the_metrics(root, extract):
         assert h["train/lr/vision_tower"] == pytest.approx(h["train/learning_rate"] * VISION_LR / LR)
     config = {i.key: json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "config"
               for i in r.config.update}
-    assert config["data_counts"] == {"tiny_extract": 27}
+    assert config["data_counts"] == {"shapes": 48, "shapes_captions": 12, "shapes_mc_vqa": 4}  # the tiny default's mixture
     assert config["run_name"] == "extract"
     assert config.get("hub_token") in (None, "<HUB_TOKEN>")  # secrets are masked, never logged
 

@@ -1,0 +1,92 @@
+"""The demo's assets in one folder: the shapes world, its visual-extraction data, the demo tokenizer
+and the tiny random start models.
+
+This is also the embedded default of the main commands (`llava.train.tiny_assets`): the stage
+scripts, `llava-datagen run` and `llava-eval` fall back to it when no real data or model is given.
+
+    ROOT/world        the shapes world (`llava.demo.build`)
+    ROOT/tokenizer    the demo word-level tokenizer
+    ROOT/llm          tiny Qwen3 on the demo tokenizer (start of S0)
+    ROOT/siglip       tiny SigLIP, 96 px, patch 16
+    ROOT/reasoner     tiny text-only Qwen3 (the demo reasoner's shape)
+    ROOT/llava        a complete LLaVA-NeXT-layout checkpoint (llm + siglip + fresh projector)
+    ROOT/datagen      `llava-datagen` output on the world (shapes teacher)
+    ROOT/data         one YAML mixture per stage
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+SHAPES_TEACHER = "llava.demo.scene_teacher:ShapesTeacher"
+# Stage-3 mixture around the generated extraction data: a quarter of the captions keeps the generic
+# caption prompt alive (Caption+Think asks for it; with a tenth, 78% of objects right) and a tenth of
+# the multiple-choice questions keeps the end-to-end baseline's answer format. (Half of each, 250
+# steps: the answering statement was exact in 4% of extractions; docs/demo_research.md.)
+EXTRACT_MIX_SHARES = (("shapes_captions", "captions.json", "25%"), ("shapes_mc_vqa", "vqa_mc.json", "10%"))
+
+
+def write_caption_mixture(world_dir: str | Path, out: str | Path) -> Path:
+    """The captions mixture (projector pretraining and caption training)."""
+    world_dir, out = Path(world_dir).resolve(), Path(out)
+    mix = {"datasets": [{"name": "shapes_captions", "json_path": str(world_dir / "captions.json"),
+                         "image_folder": str(world_dir), "sampling_strategy": "all"}]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Demo captions (the world's canonical descriptions).\n" + yaml.safe_dump(mix, sort_keys=False))
+    return out
+
+
+def write_extract_mixture(datagen_yaml: str | Path, world_dir: str | Path, out: str | Path) -> Path:
+    """Visual-extraction tuning mixture: `llava-datagen merge`'s YAML plus captions and MC VQA."""
+    world_dir, out = Path(world_dir).resolve(), Path(out)
+    mix = yaml.safe_load(Path(datagen_yaml).read_text(encoding="utf-8"))
+    for name, path, share in EXTRACT_MIX_SHARES:
+        mix["datasets"].append({"name": name, "json_path": str(world_dir / path), "image_folder": str(world_dir),
+                                "sampling_strategy": f"random:{share}"})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Demo visual-extraction tuning mixture: llava-datagen output + captions + multiple-choice VQA.\n"
+                   + yaml.safe_dump(mix, sort_keys=False))
+    return out
+
+
+def run_datagen(world_dir: str | Path, out_dir: str | Path, progress: bool = False) -> Path:
+    """`llava-datagen run` + `merge` on the world with the shapes teacher; returns the merged YAML."""
+    from llava.datagen.cli import main as datagen
+
+    args = ["run", "--datasets", str(Path(world_dir) / "datagen.yaml"), "--output-dir", str(out_dir),
+            "--backend", SHAPES_TEACHER]
+    if datagen(args + ([] if progress else ["--no-progress"])) != 0 or datagen(["merge", "--output-dir", str(out_dir)]) != 0:
+        raise RuntimeError(f"llava-datagen failed on the demo world in {world_dir}")
+    return Path(out_dir) / "final" / "extraction_data.yaml"
+
+
+def prepare_demo_assets(root: str | Path, train_images: int | None = None, seed: int = 0,
+                        progress: bool = False) -> dict[str, Path]:
+    """Build everything under ``root`` (call once; the caller keeps the completion marker)."""
+    from llava.demo.build import WorldConfig, build_world
+    from llava.demo.models import REASONER_SHAPE, save_demo_llm, save_demo_siglip
+    from llava.demo.tokenizer import build_demo_tokenizer
+    from llava.model.build import build_perception_model
+
+    root = Path(root)
+    defaults = WorldConfig()
+    config = WorldConfig(seed=seed, train_images=train_images or defaults.train_images)
+    build_world(root / "world", config, progress=progress)
+    build_demo_tokenizer(root / "tokenizer")
+    save_demo_llm(root / "llm", root / "tokenizer", seed=seed)
+    save_demo_siglip(root / "siglip", seed=seed)
+    save_demo_llm(root / "reasoner", root / "tokenizer", seed=seed, **REASONER_SHAPE)
+    model, tokenizer = build_perception_model(root / "llm", root / "siglip", image_aspect_ratio="anyres_max_9",
+                                              torch_dtype="float32", seed=seed)
+    model.save_pretrained(root / "llava")
+    tokenizer.save_pretrained(root / "llava")
+    datagen_yaml = run_datagen(root / "world", root / "datagen", progress=progress)
+    return {
+        "world": root / "world", "llm": root / "llm", "siglip": root / "siglip", "reasoner": root / "reasoner",
+        "checkpoint": root / "llava",
+        "pretrain": write_caption_mixture(root / "world", root / "data" / "tiny_pretrain.yaml"),
+        "caption": write_caption_mixture(root / "world", root / "data" / "tiny_caption.yaml"),
+        "extract": write_extract_mixture(datagen_yaml, root / "world", root / "data" / "tiny_extract.yaml"),
+        "reasoner_data": root / "world" / "reasoner.json",
+    }

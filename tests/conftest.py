@@ -1,0 +1,38 @@
+"""Suite-wide settings and fixtures.
+
+The embedded tiny default (llava.train.tiny_assets: the demo's world and tiny models) is built with a
+few dozen training images instead of the demo's 2000, once per session; test modules take private
+copies of it (`copy_tiny_assets`). `tests/export/test_sources.py` lets the stage script build its
+own, the path a user's first run takes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LLAVA_TINY_TRAIN_IMAGES", "48")
+
+
+@pytest.fixture(scope="session")
+def tiny_assets_template(tmp_path_factory) -> Path:
+    from llava.train.tiny_assets import prepare_tiny_assets
+
+    root = tmp_path_factory.mktemp("tiny_template") / "tiny"
+    prepare_tiny_assets(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def copy_tiny_assets(tiny_assets_template):
+    """``copy(dest)``: a private copy of the tiny default at ``dest``; returns its TINY_* paths. The
+    configs and mixtures inside still name the template's files, which stay in place (read only)."""
+    from llava.train.tiny_assets import prepare_tiny_assets
+
+    def copy(dest) -> dict[str, str]:
+        shutil.copytree(tiny_assets_template, dest)
+        return prepare_tiny_assets(dest)  # its completion marker is there: nothing is rebuilt
+
+    return copy
