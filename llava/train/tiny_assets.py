@@ -10,6 +10,7 @@ every command that falls back to it says so loudly in its first log line.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -40,15 +41,24 @@ def tiny_paths(root: str | os.PathLike) -> dict[str, Path]:
     }
 
 
+def _built_images(root: Path) -> int | None:
+    try:
+        return json.loads((root / "world" / "world.json").read_text())["train_images"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def prepare_tiny_assets(root: str | os.PathLike | None = None) -> dict[str, str]:
+    from llava.demo.build import WorldConfig
+
     root = Path(root) if root is not None else default_root()
     marker = root / ".complete"
-    if not (marker.is_file() and marker.read_text().strip() == VERSION):
+    images = int(os.environ.get("LLAVA_TINY_TRAIN_IMAGES") or WorldConfig().train_images)
+    if not (marker.is_file() and marker.read_text().strip() == VERSION and _built_images(root) == images):
         from llava.demo.assets import prepare_demo_assets
 
-        shutil.rmtree(root, ignore_errors=True)  # a half-written earlier attempt
-        images = os.environ.get("LLAVA_TINY_TRAIN_IMAGES")
-        prepare_demo_assets(root, train_images=int(images) if images else None)
+        shutil.rmtree(root, ignore_errors=True)  # a half-written earlier attempt, or another size
+        prepare_demo_assets(root, train_images=images)
         marker.write_text(VERSION)  # last: a killed build is redone next time
     return {k: str(v) for k, v in tiny_paths(root).items()}
 
