@@ -90,6 +90,28 @@ def test_demo_reasoner_loss_falls(demo_run):
     assert losses[0] / max(losses[-1], 1e-8) >= FLOOR_REASONER_LOSS_DROP, f"reasoner loss {losses[0]} -> {losses[-1]}"
 
 
+@pytest.mark.slow
+def test_demo_training_moved_every_part(demo_run):
+    """Caption and extraction training changed the vision tower, the projector and the LLM: the
+    saved extraction model differs from the S0 checkpoint (where the tower and LLM are still the
+    random start) in most tensors of each part. Catches a frozen part (the tiny LLM can learn around
+    a frozen random tower and projector, so the accuracy floors alone would not) and weights not
+    saved under ZeRO-3."""
+    import torch
+    from safetensors.torch import load_file
+
+    out, _, _ = demo_run
+    start = load_file(str(out / "runs" / "projector" / "model.safetensors"))
+    trained = load_file(str(out / "runs" / "extract" / "model.safetensors"))
+    assert start.keys() == trained.keys()
+    parts = {"vision tower": "vision_tower.", "projector": "mm_projector.", "llm": "model.layers."}
+    for part, key in parts.items():
+        names = [k for k in start if key in k]
+        moved = sum(not torch.equal(start[k], trained[k]) for k in names)
+        # Not all: the tower's last layer feeds nothing (features come from layer -2).
+        assert names and moved >= 0.8 * len(names), f"{part}: {moved} of {len(names)} tensors changed"
+
+
 def _logged_losses(text: str) -> list[str]:
     import re
 
