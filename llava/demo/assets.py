@@ -62,8 +62,9 @@ def run_datagen(world_dir: str | Path, out_dir: str | Path, progress: bool = Fal
 
 
 def prepare_demo_assets(root: str | Path, train_images: int | None = None, seed: int = 0,
-                        progress: bool = False) -> dict[str, Path]:
-    """Build everything under ``root`` (call once; the caller keeps the completion marker)."""
+                        progress: bool = False) -> None:
+    """Build everything under ``root`` in the layout above (the caller keeps the completion marker
+    and the paths: `llava.train.tiny_assets.tiny_paths`)."""
     from llava.demo.build import WorldConfig, build_world
     from llava.demo.models import REASONER_SHAPE, save_demo_llm, save_demo_siglip
     from llava.demo.tokenizer import build_demo_tokenizer
@@ -82,11 +83,6 @@ def prepare_demo_assets(root: str | Path, train_images: int | None = None, seed:
     model.save_pretrained(root / "llava")
     tokenizer.save_pretrained(root / "llava")
     datagen_yaml = run_datagen(root / "world", root / "datagen", progress=progress)
-    return {
-        "world": root / "world", "llm": root / "llm", "siglip": root / "siglip", "reasoner": root / "reasoner",
-        "checkpoint": root / "llava",
-        "pretrain": write_caption_mixture(root / "world", root / "data" / "tiny_pretrain.yaml"),
-        "caption": write_caption_mixture(root / "world", root / "data" / "tiny_caption.yaml"),
-        "extract": write_extract_mixture(datagen_yaml, root / "world", root / "data" / "tiny_extract.yaml"),
-        "reasoner_data": root / "world" / "reasoner.json",
-    }
+    write_caption_mixture(root / "world", root / "data" / "tiny_pretrain.yaml")
+    write_caption_mixture(root / "world", root / "data" / "tiny_caption.yaml")
+    write_extract_mixture(datagen_yaml, root / "world", root / "data" / "tiny_extract.yaml")

@@ -52,11 +52,7 @@ def apply_embedded_default(parser: argparse.ArgumentParser, args: argparse.Names
         args.greedy = True
     if hasattr(args, "descriptions"):
         args.descriptions = str(world / "oracle_extractions.jsonl")
+    defaults = parser.parse_args([args.command])  # what the user did not set is still at its default
     for key, value in TINY_LIMITS.items():
-        if hasattr(args, key) and getattr(args, key) in (None, parser_default(parser, args.command, key)):
+        if hasattr(args, key) and getattr(args, key) == getattr(defaults, key):
             setattr(args, key, value)
-
-
-def parser_default(parser: argparse.ArgumentParser, command: str, key: str):
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    return sub.get_default(key)
