@@ -70,7 +70,7 @@ def targets_met(scores: dict) -> bool:
 def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | Path) -> dict:
     """How well the perception model's generic descriptions match the ground truth of held-out scenes.
 
-    ``objects``: fraction of ground-truth objects whose entry (``top left: red circle;``) appears in
+    ``objects``: fraction of ground-truth objects whose entry (``top left: red circle top left;``) appears in
     the description (colour, shape and position all right); ``exact``: fraction of descriptions
     equal to the canonical one.
     """
@@ -86,7 +86,7 @@ def description_accuracy(descriptions_jsonl: str | Path, benchmark_jsonl: str | 
         exact += text == gold
         for o in scene.objects:
             total += 1
-            entry = f"{o.position}: {o.color} {o.shape}"
+            entry = f"{o.position}: {world.cell_entry(scene, o.row, o.col)}"
             right += (entry + ";") in text or (entry + ".") in text
     return {"objects": right / total if total else 0.0, "exact": exact / n if n else 0.0,
             "descriptions": n}

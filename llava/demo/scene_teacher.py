@@ -29,7 +29,7 @@ class ShapesTeacher(SceneTeacher):
         return world.Scene.from_dict(scene["graph"])
 
     def statement(self, question: str, answer: str, scene: dict) -> str:
-        return world.statement_for(question, answer)
+        return world.statement_for(question, answer, self.graph(scene))
 
     def focus(self, question: str, scene: dict) -> str:
         return world.focus_for(question)

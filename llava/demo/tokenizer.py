@@ -27,7 +27,7 @@ def demo_corpus(samples_per_type: int = 40) -> list[str]:
             item = world.make_mc(0, "vocab", n * len(world.QUESTION_TYPES) + t, qtype, world.LETTERS[n % 4])
             q = item.question
             texts += [world.describe(item.scene), item.mmstar_question, item.thinking(), q.statement, q.focus,
-                      world.statement_for(q.text, q.answer), world.focus_for(q.text)]
+                      world.focus_for(q.text)]
     return texts
 
 

@@ -36,7 +36,9 @@ COLORS = {
     "purple": (140, 60, 180),
 }
 SHAPES = ("circle", "square", "triangle", "diamond", "star")
-WORDS = ("cat", "dog", "sun", "car", "hat", "box")
+# Four words of clearly different printed widths (7, 16, 23 and 31 px at the demo's font): a tiny
+# vision tower tells them apart by their extent; same-width words (cat/car/hat) it could not.
+WORDS = ("it", "ox", "sun", "drum")
 LETTERS = "ABCD"
 RELATIONS = ("left", "right", "above", "below")
 
@@ -102,7 +104,10 @@ class Scene:
             raise ValueError(f"not a shapes-world scene graph ({e}): {json.dumps(d)[:200]}") from None
 
     def find(self, shape: str) -> Obj:
-        return next(o for o in self.objects if o.shape == shape)
+        for o in self.objects:
+            if o.shape == shape:
+                return o
+        raise ValueError(f"scene {self.id} has no {shape}")
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -187,19 +192,21 @@ def pixel_stats(seed: int = 0, n: int = 200) -> tuple[list[float], list[float]]:
 
 # --- language ------------------------------------------------------------------------------------
 def cell_entry(scene: Scene, row: int, col: int) -> str:
-    """What one grid cell holds, as the description writes it: ``red circle``, ``"sun"`` or ``empty``."""
+    """What one grid cell holds, as the description writes it: ``red circle top left``, ``word sun`` or
+    ``empty``. An object's entry ends with its position again, so a reader that finds the shape
+    finds its position right after it (a forward look-up; see `compose_statement`)."""
     for o in scene.objects:
         if (o.row, o.col) == (row, col):
-            return f"{o.color} {o.shape}"
+            return f"{o.color} {o.shape} {o.position}"
     if scene.text is not None and (scene.text.row, scene.text.col) == (row, col):
-        return f'"{scene.text.word}"'
+        return f"word {scene.text.word}"
     return "empty"
 
 
 def describe(scene: Scene) -> str:
     """The canonical ground-truth description (generic caption): every grid cell in reading order,
-    then the number of objects, e.g. ``top left: red circle; top center: empty; ...; bottom right:
-    "sun". There are 2 objects.``
+    then the number of objects, e.g. ``top left: red circle top left; top center: empty; ...; bottom
+    right: word sun. There are 2 objects.``
 
     Every cell is listed, empty ones too, so the k-th entry always describes the k-th cell: a tiny
     model reads each entry from one place of the image instead of first working out which cell
@@ -228,6 +235,7 @@ class Question:
     text: str          # the question without options
     answer: str        # open-ended answer (a word, a number or a position)
     distractor_pool: list[str]
+    key: str = ""      # the looked-up facts the answer follows from (`lookup_key`)
 
     @property
     def focus(self) -> str:
@@ -237,7 +245,7 @@ class Question:
     @property
     def statement(self) -> str:
         """The declarative statement of (question, answer); the answer is its last word."""
-        return statement_for(self.text, self.answer)
+        return compose_statement(self.text, self.key, self.answer)
 
 
 def _count_question(scene: Scene, rng: random.Random) -> Question:
@@ -251,6 +259,13 @@ def _count_question(scene: Scene, rng: random.Random) -> Question:
 
 def ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
     """A question of ``qtype`` about ``scene``, or None when the scene cannot support it."""
+    q = _ask(scene, qtype, rng)
+    if q is not None:
+        q.key = lookup_key(scene, q.text)
+    return q
+
+
+def _ask(scene: Scene, qtype: str, rng: random.Random) -> Question | None:
     objs = scene.objects
     if qtype == "color":
         o = rng.choice(objs)
@@ -382,26 +397,59 @@ def focus_for(question: str) -> str:
         return "the objects in the image"
     kind, g = parsed
     return {
-        "color": lambda: f"the color of the {g[0]}",
+        "color": lambda: f"the {g[0]}'s color",
         "shape": lambda: f"the shape at the {g[0]}",
-        "position": lambda: f"the position of the {g[0]}",
+        "position": lambda: f"the {g[0]}'s position",
         "count_all": lambda: "the number of objects",
         "count": lambda: f"the number of {g[0]} objects",
-        "relation": lambda: f"the position of the {g[0]} relative to the {g[1]}",
-        "comparison": lambda: f"the object with the same color as the {g[0]}",
-        "text": lambda: "the word written in the image",
+        "relation": lambda: f"the {g[0]}'s position relative to the {g[1]}",
+        "comparison": lambda: f"the object with the {g[0]}'s color",
+        "text": lambda: "the written word",
     }[kind]()
 
 
-def statement_for(question: str, answer: str) -> str:
-    """The declarative statement of a question-answer pair: its focus, then the answer as the last
-    word ("The color of the circle is red."), so a reader finds the answer at the same place for
-    every question type."""
+def lookup_key(scene: Scene | None, question: str) -> str:
+    """The facts an answering statement states before its answer, each read from the description:
+    the question's key word (``circle`` for "What color is the circle?"), so that in the statement
+    the answer directly follows the word it is looked up by; for the two-object questions the facts
+    of both objects (relation: both positions; comparison: the named object's colour)."""
+    parsed = parse_question(question)
+    if parsed is None:
+        return ""
+    kind, g = parsed
+    if kind in ("color", "position", "shape", "count"):
+        return g[0]
+    if kind == "text":
+        return "word"
+    if kind in ("relation", "comparison") and scene is None:
+        raise ValueError(f"the statement of {question!r} needs the scene graph (the objects' positions and colours)")
+    if kind == "relation":
+        a, b = scene.find(g[0]), scene.find(g[1])
+        return f"{a.shape} {a.position} {b.shape} {b.position}"
+    if kind == "comparison":
+        a = scene.find(g[0])
+        return f"{a.shape} {a.color}"
+    return ""
+
+
+def compose_statement(question: str, key: str, answer: str) -> str:
+    """``<Focus>: <key> <answer>.`` (e.g. "The color of the circle: circle red.").
+
+    Written for a tiny model that must produce it after the description: the answer is the last
+    word (where the reasoner reads it) and immediately follows the word it is looked up by, so each
+    answer is one look-up in the description from the token before it. With the answer after "is"
+    ("The color of the circle is red.") the look-up needs one more hop, and a 2-layer model learned
+    it ~3x slower (docs/demo_research.md, session 5)."""
     answer = answer.strip().rstrip(".")
     if parse_question(question) is None:
         return f"The answer to the question \"{question.strip()}\" is {answer}."
     focus = focus_for(question)
-    return f"{focus[0].upper()}{focus[1:]} is {answer}."
+    return f"{focus[0].upper()}{focus[1:]}: {' '.join(w for w in (key, answer) if w)}."
+
+
+def statement_for(question: str, answer: str, scene: Scene | None = None) -> str:
+    """The declarative statement of a question-answer pair about ``scene`` (`compose_statement`)."""
+    return compose_statement(question, lookup_key(scene, question), answer)
 
 
 def merge_focus(foci: list[str]) -> str:

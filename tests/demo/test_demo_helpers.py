@@ -92,7 +92,7 @@ def test_description_accuracy_counts_fully_right_objects(tmp_path):
         json.dumps({"index": 0, "description": gold, "graph": scene.to_dict()}) + "\n"
         + json.dumps({"index": 1, "description": gold, "graph": scene.to_dict()}) + "\n")
     # Hand-computed: item 0 exact (2/2 objects), item 1 has the star's colour wrong (1/2).
-    assert "bottom right: blue star." in gold and "top left: red circle;" in gold
+    assert "bottom right: blue star bottom right." in gold and "top left: red circle top left;" in gold
     wrong = gold.replace("bottom right: blue star", "bottom right: green star")
     (tmp_path / "desc.jsonl").write_text(json.dumps({"index": "0", "description": gold}) + "\n"
                                          + json.dumps({"index": "1", "description": wrong}) + "\n")

@@ -51,8 +51,9 @@ def test_statements_describe_and_focus_from_graph(vqa, items):
         assert len(lines) == len(item.qa_pairs)
         for (q, a), line in zip(item.qa_pairs, lines):
             assert line == sample["scene"]["statements"][q]
-            assert line.endswith(f" is {a}.")  # the answer is the statement's last word(s)
-            assert line == sample["scene"]["focus"][q][0].upper() + sample["scene"]["focus"][q][1:] + f" is {a}."
+            assert line.endswith(f" {a}.")  # the answer is the statement's last word(s)
+            focus = sample["scene"]["focus"][q]
+            assert line.startswith(focus[0].upper() + focus[1:] + ": ")
 
         upstream = {"statements": steps.finish("statements", item, [statements])}
         (req,) = steps.requests_for("describe", item, prompts, upstream)
@@ -77,6 +78,9 @@ def test_missing_graph_is_a_clear_error(items):
 
 def test_statements_for_unknown_questions_fall_back():
     assert world.statement_for("Is it sunny?", "yes") == 'The answer to the question "Is it sunny?" is yes.'
+    assert world.statement_for("What color is the circle?", "red") == "The circle's color: circle red."
+    with pytest.raises(ValueError, match="needs the scene graph"):
+        world.statement_for("Which object has the same color as the circle?", "star")
     assert world.focus_for("Is it sunny?") == "the objects in the image"
 
 
@@ -85,21 +89,21 @@ def test_teacher_writes_the_new_wording():
     teacher = ShapesTeacher()
     scene = {"graph": world.Scene("s", [world.Obj("circle", "red", 0, 0), world.Obj("square", "blue", 0, 1)]).to_dict()}
     cases = [
-        ("What color is the circle?", "red", "the color of the circle", "The color of the circle is red."),
-        ("Where is the circle relative to the square?", "left", "the position of the circle relative to the square",
-         "The position of the circle relative to the square is left."),
-        ("Where is the square?", "top center", "the position of the square", "The position of the square is top center."),
-        ("Which object has the same color as the circle?", "square", "the object with the same color as the circle",
-         "The object with the same color as the circle is square."),
-        ("What word is written in the image?", "cat", "the word written in the image",
-         "The word written in the image is cat."),
-        ("How many blue objects are there?", "1", "the number of blue objects", "The number of blue objects is 1."),
+        ("What color is the circle?", "red", "the circle's color", "The circle's color: circle red."),
+        ("Where is the circle relative to the square?", "left", "the circle's position relative to the square",
+         "The circle's position relative to the square: circle top left square top center left."),
+        ("Where is the square?", "top center", "the square's position", "The square's position: square top center."),
+        ("Which object has the same color as the circle?", "square", "the object with the circle's color",
+         "The object with the circle's color: circle red square."),
+        ("What word is written in the image?", "sun", "the written word", "The written word: word sun."),
+        ("How many blue objects are there?", "1", "the number of blue objects", "The number of blue objects: blue 1."),
     ]
     for question, answer, focus, statement in cases:
         assert teacher.focus(question, scene) == focus
         assert teacher.statement(question, answer, scene) == statement
-    description = teacher.description(scene, "The color of the circle is red.\nThe position of the square is top center.")
-    assert description == ("top left: red circle; top center: blue square; top right: empty; middle left: empty; "
-                           "middle center: empty; middle right: empty; bottom left: empty; bottom center: empty; "
-                           "bottom right: empty. There are 2 objects. "
-                           "The color of the circle is red. The position of the square is top center.")
+    description = teacher.description(scene, "The circle's color: circle red.\n"
+                                             "The square's position: square top center.")
+    assert description == ("top left: red circle top left; top center: blue square top center; top right: empty; "
+                           "middle left: empty; middle center: empty; middle right: empty; bottom left: empty; "
+                           "bottom center: empty; bottom right: empty. There are 2 objects. "
+                           "The circle's color: circle red. The square's position: square top center.")

@@ -50,14 +50,14 @@ def _expected_answer(graph: world.Scene, question: str) -> str:
 
 # Hand-written "contents to observe" per question wording (the world's `focus_for` is not used).
 FOCUS_BY_WORDING = [
-    (r"What color is the (\w+)\?", "the color of the {0}"),
+    (r"What color is the (\w+)\?", "the {0}'s color"),
     (r"What shape is at the (\w+ \w+)\?", "the shape at the {0}"),
-    (r"Where is the (\w+)\?", "the position of the {0}"),
+    (r"Where is the (\w+)\?", "the {0}'s position"),
     (r"How many objects are there\?", "the number of objects"),
     (r"How many (\w+) objects are there\?", "the number of {0} objects"),
-    (r"Where is the (\w+) relative to the (\w+)\?", "the position of the {0} relative to the {1}"),
-    (r"Which object has the same color as the (\w+)\?", "the object with the same color as the {0}"),
-    (r"What word is written in the image\?", "the word written in the image"),
+    (r"Where is the (\w+) relative to the (\w+)\?", "the {0}'s position relative to the {1}"),
+    (r"Which object has the same color as the (\w+)\?", "the object with the {0}'s color"),
+    (r"What word is written in the image\?", "the written word"),
 ]
 
 
@@ -109,7 +109,7 @@ def test_scene_graphs_are_valid():
 
 
 def test_description_lists_every_cell_from_the_graph():
-    cell_re = re.compile(r'(top|middle|bottom) (left|center|right): (empty|"(\w+)"|(\w+) (\w+))')
+    cell_re = re.compile(r'(top|middle|bottom) (left|center|right): (empty|word (\w+)|(\w+) (\w+) \1 \2)[;.]')
     for n in range(100):
         s = world.make_scene(1, "train", n)
         text = world.describe(s)
@@ -179,7 +179,8 @@ def test_benchmark_answers_agree_with_graph(built):
         graph = world.Scene.from_dict(r["graph"])
         assert m[r["answer"]] == _expected_answer(graph, m["q"])
         assert r["description"] == world.describe(graph)
-        assert r["statement"] == f"{r['focus'][0].upper()}{r['focus'][1:]} is {m[r['answer']]}."
+        key = _expected_key(graph, m["q"])
+        assert r["statement"] == f"{r['focus'][0].upper()}{r['focus'][1:]}: {key + ' ' if key else ''}{m[r['answer']]}."
         assert r["focus"] == _expected_focus(m["q"])
         assert _yes_letters(r["thinking"]) == [r["answer"]]
 
@@ -215,7 +216,7 @@ def test_vqa_answers_and_statements_agree_with_graph(built):
         for human, gpt in zip(conv[::2], conv[1::2]):
             q = human["value"].replace("<image>\n", "")
             assert gpt["value"] == _expected_answer(graph, q)
-            assert sample["scene"]["statements"][q] == world.statement_for(q, gpt["value"])
+            assert sample["scene"]["statements"][q] == world.statement_for(q, gpt["value"], graph)
 
 
 def test_build_is_deterministic(tmp_path):
@@ -249,6 +250,25 @@ def _many_items(seed: int = 9, per_type: int = 40):
             yield world.make_mc(seed, "items", n, qtype, world.LETTERS[n % 4])
 
 
+def _expected_key(graph: world.Scene, question: str) -> str:
+    """The facts a statement states before its answer, by question wording (hand-written rules)."""
+    by_shape = {o.shape: o for o in graph.objects}
+    if m := re.fullmatch(r"(?:What color is|Where is) the (\w+)\?", question):
+        return m[1]
+    if m := re.fullmatch(r"What shape is at the (\w+ \w+)\?", question):
+        return m[1]
+    if m := re.fullmatch(r"How many (\w+) objects are there\?", question):
+        return m[1]
+    if m := re.fullmatch(r"Where is the (\w+) relative to the (\w+)\?", question):
+        a, b = by_shape[m[1]], by_shape[m[2]]
+        return f"{a.shape} {world.ROWS[a.row]} {world.COLS[a.col]} {b.shape} {world.ROWS[b.row]} {world.COLS[b.col]}"
+    if m := re.fullmatch(r"Which object has the same color as the (\w+)\?", question):
+        return f"{m[1]} {by_shape[m[1]].color}"
+    if question == "What word is written in the image?":
+        return "word"
+    return ""
+
+
 def test_statement_ends_with_the_answer_and_agrees_with_focus():
     seen = Counter()
     for item in _many_items():
@@ -257,8 +277,9 @@ def test_statement_ends_with_the_answer_and_agrees_with_focus():
         assert _qtype(q.text) == q.qtype
         assert q.answer == _expected_answer(item.scene, q.text)
         assert q.focus == _expected_focus(q.text) == world.focus_for(q.text)
-        assert q.statement == world.statement_for(q.text, q.answer)
-        assert q.statement == q.focus[0].upper() + q.focus[1:] + " is " + q.answer + "."
+        assert q.statement == world.statement_for(q.text, q.answer, item.scene)
+        key = _expected_key(item.scene, q.text)
+        assert q.statement == q.focus[0].upper() + q.focus[1:] + ": " + (key + " " if key else "") + q.answer + "."
         # The answer is the statement's last word(s): a position is two words, every other answer one.
         words = q.statement.rstrip(".").split()
         assert " ".join(words[-len(q.answer.split()):]) == q.answer
@@ -269,24 +290,26 @@ def test_statement_ends_with_the_answer_and_agrees_with_focus():
 
 def test_statements_read_as_hand_written():
     scene = world.Scene("s", [world.Obj("circle", "red", 0, 0), world.Obj("square", "red", 0, 2),
-                              world.Obj("star", "blue", 2, 1)], world.Text("cat", 1, 1))
+                              world.Obj("star", "blue", 2, 1)], world.Text("sun", 1, 1))
     cases = {
-        "What color is the circle?": ("red", "The color of the circle is red."),
-        "What shape is at the bottom center?": ("star", "The shape at the bottom center is star."),
-        "Where is the star?": ("bottom center", "The position of the star is bottom center."),
-        "How many objects are there?": ("3", "The number of objects is 3."),
-        "How many red objects are there?": ("2", "The number of red objects is 2."),
-        "Where is the circle relative to the square?": ("left",
-                                                         "The position of the circle relative to the square is left."),
-        "Which object has the same color as the square?": ("circle",
-                                                            "The object with the same color as the square is circle."),
-        "What word is written in the image?": ("cat", "The word written in the image is cat."),
+        "What color is the circle?": ("red", "The circle's color: circle red."),
+        "What shape is at the bottom center?": ("star", "The shape at the bottom center: bottom center star."),
+        "Where is the star?": ("bottom center", "The star's position: star bottom center."),
+        "How many objects are there?": ("3", "The number of objects: 3."),
+        "How many red objects are there?": ("2", "The number of red objects: red 2."),
+        "Where is the circle relative to the square?": (
+            "left", "The circle's position relative to the square: circle top left square top right left."),
+        "Which object has the same color as the square?": (
+            "circle", "The object with the square's color: square red circle."),
+        "What word is written in the image?": ("sun", "The written word: word sun."),
     }
     for question, (answer, statement) in cases.items():
         assert _expected_answer(scene, question) == answer
-        assert world.statement_for(question, answer) == statement
-        assert world.statement_for(question, answer + ".") == statement  # a trailing period is not doubled
-        assert world.focus_for("<image>\n" + question) == statement.split(" is ")[0].lower()
+        assert world.statement_for(question, answer, scene) == statement
+        assert world.statement_for(question, answer + ".", scene) == statement  # a trailing period is not doubled
+        assert world.focus_for("<image>\n" + question) == statement.split(": ")[0].lower()
+    with pytest.raises(ValueError, match="has no diamond"):
+        world.statement_for("Where is the diamond relative to the star?", "left", scene)
 
 
 def test_thinking_trace_scans_every_option():
@@ -377,7 +400,7 @@ def test_reasoner_samples_use_the_demo_prompt(built):
         assert thinking == item.thinking()
         m = OPTIONS_RE.search(human.split("\nQuestion: ", 1)[1])
         assert m[letter] == _expected_answer(item.scene, question)
-        assert description.endswith(f" is {m[letter]}.")  # the fact is the description's last word(s)
+        assert description.endswith(f" {m[letter]}.")  # the fact is the description's last word(s)
     assert len({s["conversations"][1]["value"][-1] for s in samples}) == 4
 
 
