@@ -433,13 +433,14 @@ def lookup_key(scene: Scene | None, question: str) -> str:
 
 
 def compose_statement(question: str, key: str, answer: str) -> str:
-    """``<Focus>: <key> <answer>.`` (e.g. "The color of the circle: circle red.").
+    """``<Focus>: <key> <answer>.`` (e.g. "The circle's color: circle red.").
 
     Written for a tiny model that must produce it after the description: the answer is the last
     word (where the reasoner reads it) and immediately follows the word it is looked up by, so each
     answer is one look-up in the description from the token before it. With the answer after "is"
-    ("The color of the circle is red.") the look-up needs one more hop, and a 2-layer model learned
-    it ~3x slower (docs/demo_research.md, session 5)."""
+    ("The color of the circle is red.") the look-up needs one more hop: a 2-layer model trained on
+    text alone answered half the held-out questions after ~6000 steps instead of ~800
+    (docs/demo_research.md, session 5)."""
     answer = answer.strip().rstrip(".")
     if parse_question(question) is None:
         return f"The answer to the question \"{question.strip()}\" is {answer}."
