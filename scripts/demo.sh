@@ -30,8 +30,8 @@ DEMO_DIR="${DEMO_DIR:-$PWD/demo_run}"
 PYTHON="${PYTHON:-python}"
 SEED="${SEED:-0}"
 PROJECTOR_STEPS="${PROJECTOR_STEPS:-40}"
-CAPTION_STEPS="${CAPTION_STEPS:-500}"
-EXTRACT_STEPS="${EXTRACT_STEPS:-500}"
+CAPTION_STEPS="${CAPTION_STEPS:-650}"
+EXTRACT_STEPS="${EXTRACT_STEPS:-900}"
 PERCEPTION_LAYERS="${PERCEPTION_LAYERS:-2}"
 REASONER_STEPS="${REASONER_STEPS:-600}"
 # DEMO_TRAIN_ARGS: extra llava-train arguments for every training stage (last, so they win).
@@ -113,6 +113,8 @@ export PER_DEVICE_BATCH="${PER_DEVICE_BATCH:-$((DEMO_BATCH / 2))}" REPORT_TO="${
 export IMAGE_ASPECT_RATIO=square MODEL_MAX_LENGTH=512 GRADIENT_CHECKPOINTING=False
 export SAVE_STEPS=1000000 RESUME=none SEED WARMUP_RATIO=0.05
 export MASTER_PORT="${MASTER_PORT:-$((29600 + RANDOM % 300))}"
+# One gradient bucket for the tiny models (scripts/zero3/common.sh says why: 1.6-2x faster steps).
+export DEEPSPEED_CONFIG="${DEEPSPEED_CONFIG:-$REPO_ROOT/scripts/zero3/zero3_tiny.json}"
 # Issue 7's measured recipe for tiny models: AdamW lr 2e-3 on every part (the paper's 1e-5 is for
 # pretrained 1-2B models and would not move random weights in a few dozen steps).
 export LR="${DEMO_LR:-2e-3}" VISION_LR="${DEMO_LR:-2e-3}"

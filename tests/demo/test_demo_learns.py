@@ -6,8 +6,8 @@ description): every stage runs through the real entry points (llava-datagen, scr
 DeepSpeed ZeRO-3 on 2 CPU ranks, llava-train --text_only, llava-eval), and the floors are checked on
 held-out questions.
 
-It runs the demo with shorter stages than the README's default (extraction 300 and reasoner 400
-steps instead of 500 and 600, to keep CI within its time limit; `CI_SETTINGS`);
+It runs the demo with shorter stages than the README's default (caption 500, extraction 450 and
+reasoner 500 steps instead of 650, 900 and 600, to keep CI within its time limit; `CI_SETTINGS`);
 the floors sit below that variant's measured run with margin for
 machine-to-machine variation. `DEMO_TRAIN_ARGS` (extra llava-train arguments
 for every training stage) lets one break training on purpose, e.g.
@@ -25,10 +25,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The shorter CI variant of the demo (the README's default runs 500 + 500 perception steps and 600
-# reasoner steps), to keep CI within its time limit. The caption stage keeps its 500 steps: at 400 the
+# The shorter CI variant of the demo (the README's default runs 650 + 900 perception steps and 600
+# reasoner steps), to keep CI within its time limit. The caption stage keeps 500 steps: at 400 the
 # shapes were not learned yet (19% of objects right, caption loss 0.13 against 0.012 at 500).
-CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "300", "REASONER_STEPS": "400"}
+CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "450", "REASONER_STEPS": "500"}
 
 # Floors set below the measured run of CI_SETTINGS (session 5, seed 0: captions 76% of objects,
 # extractions 79%, statements 6%, Extract+Think 26%, reasoner on ground truth 71%). They catch

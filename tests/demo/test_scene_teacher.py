@@ -79,8 +79,10 @@ def test_missing_graph_is_a_clear_error(items):
 def test_statements_for_unknown_questions_fall_back():
     assert world.statement_for("Is it sunny?", "yes") == 'The answer to the question "Is it sunny?" is yes.'
     assert world.statement_for("What color is the circle?", "red") == "The circle's color: circle red."
-    with pytest.raises(ValueError, match="needs the scene graph"):
-        world.statement_for("Which object has the same color as the circle?", "star")
+    for question, answer in [("Which object has the same color as the circle?", "star"),
+                             ("What shape is at the top left?", "circle")]:
+        with pytest.raises(ValueError, match="needs the scene graph"):
+            world.statement_for(question, answer)
     assert world.focus_for("Is it sunny?") == "the objects in the image"
 
 
@@ -92,7 +94,10 @@ def test_teacher_writes_the_new_wording():
         ("What color is the circle?", "red", "the circle's color", "The circle's color: circle red."),
         ("Where is the circle relative to the square?", "left", "the circle's position relative to the square",
          "The circle's position relative to the square: circle top left square top center left."),
-        ("Where is the square?", "top center", "the square's position", "The square's position: square top center."),
+        ("Where is the square?", "top center", "the square's position",
+         "The square's position: square top center."),
+        ("What shape is at the top center?", "square", "the shape at the top center",
+         "The shape at the top center: top center: blue square."),
         ("Which object has the same color as the circle?", "square", "the object with the circle's color",
          "The object with the circle's color: circle red square."),
         ("What word is written in the image?", "sun", "the written word", "The written word: word sun."),

@@ -253,10 +253,11 @@ def _many_items(seed: int = 9, per_type: int = 40):
 def _expected_key(graph: world.Scene, question: str) -> str:
     """The facts a statement states before its answer, by question wording (hand-written rules)."""
     by_shape = {o.shape: o for o in graph.objects}
+    by_cell = {f"{world.ROWS[o.row]} {world.COLS[o.col]}": o for o in graph.objects}
     if m := re.fullmatch(r"(?:What color is|Where is) the (\w+)\?", question):
         return m[1]
     if m := re.fullmatch(r"What shape is at the (\w+ \w+)\?", question):
-        return m[1]
+        return f"{m[1]}: {by_cell[m[1]].color}"
     if m := re.fullmatch(r"How many (\w+) objects are there\?", question):
         return m[1]
     if m := re.fullmatch(r"Where is the (\w+) relative to the (\w+)\?", question):
@@ -293,7 +294,7 @@ def test_statements_read_as_hand_written():
                               world.Obj("star", "blue", 2, 1)], world.Text("sun", 1, 1))
     cases = {
         "What color is the circle?": ("red", "The circle's color: circle red."),
-        "What shape is at the bottom center?": ("star", "The shape at the bottom center: bottom center star."),
+        "What shape is at the bottom center?": ("star", "The shape at the bottom center: bottom center: blue star."),
         "Where is the star?": ("bottom center", "The star's position: star bottom center."),
         "How many objects are there?": ("3", "The number of objects: 3."),
         "How many red objects are there?": ("2", "The number of red objects: red 2."),
@@ -310,6 +311,8 @@ def test_statements_read_as_hand_written():
         assert world.focus_for("<image>\n" + question) == statement.split(": ")[0].lower()
     with pytest.raises(ValueError, match="has no diamond"):
         world.statement_for("Where is the diamond relative to the star?", "left", scene)
+    with pytest.raises(ValueError, match="no object at the middle right"):
+        world.statement_for("What shape is at the middle right?", "circle", scene)
 
 
 def test_thinking_trace_scans_every_option():

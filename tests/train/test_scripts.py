@@ -1,6 +1,7 @@
 """The stage scripts' settings (DRY_RUN=1 prints the exact launch command) and the shipped mixtures."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_tiny_default_settings(script, tiny_dir):
     assert "TINY EMBEDDED DEFAULT" in proc.stdout.splitlines()[0]
     for k, v in {**STAGES[script], **COMMON}.items():
         assert flags.get(k) == v, (k, flags.get(k))
-    assert flags["--deepspeed"].endswith("zero3.json")
+    assert Path(flags["--deepspeed"]).name == "zero3_tiny.json"
     assert flags["--nproc_per_node"] == "2" and flags["--gradient_accumulation_steps"] == "2"
     assert Path(flags["--model_name_or_path"]).is_relative_to(tiny_dir)
 
@@ -62,11 +63,20 @@ def test_real_defaults_env_overrides_and_passthrough(tmp_path):
     assert flags["--vision_tower"] == "google/siglip-so400m-patch14-384"
     assert flags["--data_path"].endswith("data_configs/stage0_projector.yaml")
     assert flags["--learning_rate"] == "5e-4"
+    assert Path(flags["--deepspeed"]).name == "zero3.json"
     # 512 global = 16 per device x (2 nodes x 2 processes) x 8 accumulation
     assert flags["--gradient_accumulation_steps"] == "8"
     assert (flags["--nnodes"], flags["--node_rank"], flags["--master_addr"], flags["--master_port"]) == \
         ("2", "1", "10.0.0.1", "1234")
     assert launch[-2:] == ["--max_steps", "7"]  # extra arguments come last, so they win
+
+
+def test_tiny_zero3_config_differs_only_in_the_gradient_bucket():
+    real = json.loads((REPO / "scripts" / "zero3" / "zero3.json").read_text())
+    tiny = json.loads((REPO / "scripts" / "zero3" / "zero3_tiny.json").read_text())
+    assert real["zero_optimization"].pop("reduce_bucket_size") == "auto"
+    assert tiny["zero_optimization"].pop("reduce_bucket_size") == 1e8
+    assert tiny == real
 
 
 def test_global_batch_must_divide(tmp_path):
