@@ -420,8 +420,8 @@ def lookup_key(scene: Scene | None, question: str) -> str:
     the answer directly follows the word it is looked up by. The shape at a position restates the
     cell's entry as the description writes it (``top center: purple``, then the shape, as in
     ``top center: purple square``), so it is written by the same steps that wrote the description
-    (with the position alone as key 30% of these statements were right, with the entry 55%:
-    docs/demo_research.md, session 6); two-object questions state the facts of both objects
+    (with the position alone as key 30% of these statements were right, with the entry 40-55% in
+    three runs: docs/demo_research.md, session 6); two-object questions state the facts of both objects
     (relation: both positions; comparison: the named object's colour).
     """
     parsed = parse_question(question)

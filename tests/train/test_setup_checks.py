@@ -27,7 +27,7 @@ def _args(assets, tmp_path, **over):
 
 
 def test_shipped_deepspeed_configs_are_accepted_and_optimizer_blocks_refused(tmp_path):
-    for name in ("zero3.json", "zero3_offload.json"):
+    for name in ("zero3.json", "zero3_offload.json", "zero3_tiny.json"):
         cfg = load_deepspeed_config(f"scripts/zero3/{name}")
         assert cfg["zero_optimization"]["stage"] == 3 and "optimizer" not in cfg
     bad = tmp_path / "ds.json"
