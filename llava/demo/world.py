@@ -104,16 +104,16 @@ class Scene:
             raise ValueError(f"not a shapes-world scene graph ({e}): {json.dumps(d)[:200]}") from None
 
     def find(self, shape: str) -> Obj:
-        for o in self.objects:
-            if o.shape == shape:
-                return o
-        raise ValueError(f"scene {self.id} has no {shape}")
+        return self._one(lambda o: o.shape == shape, f"no {shape}")
 
     def at(self, position: str) -> Obj:
-        for o in self.objects:
-            if o.position == position:
-                return o
-        raise ValueError(f"scene {self.id} has no object at the {position}")
+        return self._one(lambda o: o.position == position, f"no object at the {position}")
+
+    def _one(self, match, missing: str) -> Obj:
+        found = next((o for o in self.objects if match(o)), None)
+        if found is None:
+            raise ValueError(f"scene {self.id} has {missing}")
+        return found
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -421,8 +421,8 @@ def lookup_key(scene: Scene | None, question: str) -> str:
     cell's entry as the description writes it (``top center: purple``, then the shape, as in
     ``top center: purple square``), so it is written by the same steps that wrote the description
     (with the position alone as key 30% of these statements were right, with the entry 40-55% in
-    three runs: docs/demo_research.md, session 6); two-object questions state the facts of both objects
-    (relation: both positions; comparison: the named object's colour).
+    three runs: docs/demo_research.md, session 6); two-object questions state the facts of both
+    objects (relation: both positions; comparison: the named object's colour).
     """
     parsed = parse_question(question)
     if parsed is None:

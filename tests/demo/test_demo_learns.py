@@ -8,8 +8,8 @@ held-out questions.
 
 It runs the demo with shorter stages than the README's default (caption 500, extraction 400 and
 reasoner 450 steps instead of 650, 900 and 600, to keep CI within its time limit; `CI_SETTINGS`);
-the floors sit below that variant's measured run with margin for
-machine-to-machine variation. `DEMO_TRAIN_ARGS` (extra llava-train arguments
+the floors sit below the measured runs on either side of that variant (extraction 450 / reasoner
+500 and 300 / 400) with margin for machine-to-machine variation. `DEMO_TRAIN_ARGS` (extra llava-train arguments
 for every training stage) lets one break training on purpose, e.g.
 `DEMO_TRAIN_ARGS="--learning_rate 0 --mm_vision_tower_lr 0"`, and watch this test fail.
 """
