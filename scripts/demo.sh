@@ -33,7 +33,7 @@ PROJECTOR_STEPS="${PROJECTOR_STEPS:-40}"
 CAPTION_STEPS="${CAPTION_STEPS:-650}"
 EXTRACT_STEPS="${EXTRACT_STEPS:-900}"
 PERCEPTION_LAYERS="${PERCEPTION_LAYERS:-2}"
-REASONER_STEPS="${REASONER_STEPS:-600}"
+REASONER_STEPS="${REASONER_STEPS:-700}"
 # DEMO_TRAIN_ARGS: extra llava-train arguments for every training stage (last, so they win).
 read -r -a TRAIN_ARGS <<< "${DEMO_TRAIN_ARGS:-}"
 # Stages whose data mixes kinds of samples (extraction + captions + multiple choice; the reasoner's

@@ -45,3 +45,23 @@ def zero_stage(cfg: dict | None) -> int:
 def offloads_optimizer(cfg: dict | None) -> bool:
     off = (cfg or {}).get("zero_optimization", {}).get("offload_optimizer") or {}
     return off.get("device", "none") in ("cpu", "nvme")
+
+
+def skip_cpu_shm_comm_build() -> None:
+    """On a CPU-only machine, DeepSpeed JIT-compiles its shared-memory all-reduce op when its comm
+    layer starts (measured ~55 s on 2 cores, the first run on a machine). Only tensor-parallel
+    inference calls that op (`inference_all_reduce`); ZeRO training talks through the torch process
+    group. Marking the op incompatible in DeepSpeed's per-process table skips the build."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator = get_accelerator()
+    if accelerator.device_name() != "cpu":
+        return
+    builder = accelerator.create_op_builder("ShareMemCommBuilder")
+    if builder is not None:
+        deepspeed.ops.__compatible_ops__[builder.NAME] = False

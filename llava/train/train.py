@@ -52,11 +52,12 @@ def parse_args(argv: list[str]):
     from transformers import HfArgumentParser
 
     from llava.train.arguments import DataArguments, ModelArguments, TrainingArguments
-    from llava.train.deepspeed_config import load_deepspeed_config
+    from llava.train.deepspeed_config import load_deepspeed_config, skip_cpu_shm_comm_build
 
     ds = _flag_value(argv, "--deepspeed")
     if ds:
         load_deepspeed_config(ds)  # fail fast on a missing file or an optimizer/scheduler block
+        skip_cpu_shm_comm_build()  # before TrainingArguments, which may start DeepSpeed's comm layer
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=_cpu_defaults(argv))
     training_args.remove_unused_columns = False  # our items carry images and bookkeeping

@@ -101,7 +101,7 @@ def test_teacher_writes_the_new_wording():
         ("Which object has the same color as the circle?", "square", "the object with the circle's color",
          "The object with the circle's color: circle red square."),
         ("What word is written in the image?", "sun", "the written word", "The written word: word sun."),
-        ("How many blue objects are there?", "1", "the number of blue objects", "The number of blue objects: blue 1."),
+        ("How many blue objects are there?", "1", "the blue objects' number", "The blue objects' number: blue 1."),
     ]
     for question, answer, focus, statement in cases:
         assert teacher.focus(question, scene) == focus

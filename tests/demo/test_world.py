@@ -54,7 +54,7 @@ FOCUS_BY_WORDING = [
     (r"What shape is at the (\w+ \w+)\?", "the shape at the {0}"),
     (r"Where is the (\w+)\?", "the {0}'s position"),
     (r"How many objects are there\?", "the number of objects"),
-    (r"How many (\w+) objects are there\?", "the number of {0} objects"),
+    (r"How many (\w+) objects are there\?", "the {0} objects' number"),
     (r"Where is the (\w+) relative to the (\w+)\?", "the {0}'s position relative to the {1}"),
     (r"Which object has the same color as the (\w+)\?", "the object with the {0}'s color"),
     (r"What word is written in the image\?", "the written word"),
@@ -297,7 +297,7 @@ def test_statements_read_as_hand_written():
         "What shape is at the bottom center?": ("star", "The shape at the bottom center: bottom center: blue star."),
         "Where is the star?": ("bottom center", "The star's position: star bottom center."),
         "How many objects are there?": ("3", "The number of objects: 3."),
-        "How many red objects are there?": ("2", "The number of red objects: red 2."),
+        "How many red objects are there?": ("2", "The red objects' number: red 2."),
         "Where is the circle relative to the square?": (
             "left", "The circle's position relative to the square: circle top left square top right left."),
         "Which object has the same color as the square?": (

@@ -128,3 +128,24 @@ def test_lora_is_merged_when_saving(assets, tmp_path):
     assert set(ours) == set(reference) - {"lm_head.weight"}
     for k, v in ours.items():
         torch.testing.assert_close(v, reference[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the skip applies to CPU-only machines")
+def test_cpu_shm_comm_op_is_not_built(tmp_path):
+    """DeepSpeed itself would build the op (its table says compatible); after the skip its own
+    `build_shm_op` returns None. Run in a fresh interpreter: the table is per process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import deepspeed.ops\n"
+        "from deepspeed.accelerator import get_accelerator\n"
+        "from deepspeed.comm.torch import build_shm_op\n"
+        "from llava.train.deepspeed_config import skip_cpu_shm_comm_build\n"
+        "name = get_accelerator().create_op_builder('ShareMemCommBuilder').NAME\n"
+        "print('before', deepspeed.ops.__compatible_ops__[name])\n"
+        "skip_cpu_shm_comm_build()\n"
+        "print('after', build_shm_op())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert "before True" in out and "after None" in out, out
