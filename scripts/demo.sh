@@ -20,7 +20,7 @@
 #
 # Settings (environment): DEMO_DIR, SEED, PROJECTOR_STEPS / CAPTION_STEPS / EXTRACT_STEPS (optimizer
 # steps of the three perception stages), PERCEPTION_LAYERS (depth of the tiny Qwen3 of the perception
-# model), REASONER_STEPS, DEMO_BATCH (global batch), TRAIN_IMAGES,
+# model), REASONER_STEPS, REASONER_LR, DEMO_BATCH (global batch), TRAIN_IMAGES,
 # PER_TYPE (benchmark questions per type), SKIP_INSTALL=1, PYTHON, DEMO_TRAIN_ARGS (extra llava-train
 # arguments for every training stage, e.g. "--learning_rate 0" to check that the learning test fails).
 set -euo pipefail
@@ -34,6 +34,9 @@ CAPTION_STEPS="${CAPTION_STEPS:-650}"
 EXTRACT_STEPS="${EXTRACT_STEPS:-900}"
 PERCEPTION_LAYERS="${PERCEPTION_LAYERS:-2}"
 REASONER_STEPS="${REASONER_STEPS:-700}"
+# 5e-3: both of the reasoner's loss transitions (facts, then yes/no verdicts) finish by ~350 steps;
+# at 3e-3 the second was only starting at 600 (docs/demo_research.md, session 7).
+REASONER_LR="${REASONER_LR:-5e-3}"
 # DEMO_TRAIN_ARGS: extra llava-train arguments for every training stage (last, so they win).
 read -r -a TRAIN_ARGS <<< "${DEMO_TRAIN_ARGS:-}"
 # Stages whose data mixes kinds of samples (extraction + captions + multiple choice; the reasoner's
@@ -138,7 +141,7 @@ perception_stage "visual extraction tuning" finetune_extract.sh "$RUNS/caption" 
 stage "3/4 reasoner: text-only tiny Qwen3 on reasoner.json, $REASONER_STEPS steps (scripts/zero3/train_reasoner.sh)"
 MODEL="$DEMO_DIR/models/reasoner" DATA_CONFIG="$W/reasoner.json" OUTPUT_DIR="$RUNS/reasoner" \
   MAX_STEPS="$REASONER_STEPS" GLOBAL_BATCH="$REASONER_BATCH" PER_DEVICE_BATCH=$((REASONER_BATCH / 2)) \
-  LR="${REASONER_LR:-3e-3}" WARMUP_RATIO=0.08 MODEL_MAX_LENGTH=512 THINKING=True \
+  LR="$REASONER_LR" WARMUP_RATIO=0.08 MODEL_MAX_LENGTH=512 THINKING=True \
   bash "$REPO_ROOT/scripts/zero3/train_reasoner.sh" --adam_beta2 0.98 "${MIXED[@]}" \
   --lr_scheduler_type cosine_with_min_lr --lr_scheduler_kwargs '{"min_lr_rate": 0.1}' ${TRAIN_ARGS[@]+"${TRAIN_ARGS[@]}"} \
   > "$DEMO_DIR/log_reasoner.txt" 2>&1 \

@@ -172,8 +172,9 @@ def render(scene: Scene, size: int = IMAGE_SIZE):
         if obj.shape == "circle":
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
         elif obj.shape == "square":
-            q = r * 0.85
-            draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=fill)
+            # The square fills the circle's bounding box: drawn smaller, its area matched the circle's
+            # and circle/square were a third of the tiny tower's shape errors (session 7).
+            draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
         else:
             draw.polygon(_shape_points(obj.shape, cx, cy, r), fill=fill)
     if scene.text is not None:

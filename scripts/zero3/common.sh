@@ -38,8 +38,8 @@ if [[ -z "${DATA_ROOT:-}" && -z "${DATA_CONFIG:-}" && -z "${DATA_PATH:-}" ]]; th
   TINY=1
   TINY_DIR="${TINY_DIR:-${TMPDIR:-/tmp}/llava_tiny_default}"
   llava_log "!!!!!!!!!! TINY EMBEDDED DEFAULT: neither DATA_ROOT nor DATA_CONFIG is set, so this trains the demo's TINY RANDOM model on its TINY SYNTHETIC shapes world (assets in $TINY_DIR). This is a smoke test, NOT a real training run. Set DATA_ROOT (and MODEL) for real training. !!!!!!!!!!"
-  if [[ "$(cat "$TINY_DIR/.complete" 2>/dev/null)" == 5-demo ]]; then
-    # Already built (layout of llava/train/tiny_assets.py, version 5-demo): skip a Python start-up.
+  if [[ "$(cat "$TINY_DIR/.complete" 2>/dev/null)" == 6-demo ]]; then
+    # Already built (layout of llava/train/tiny_assets.py, version 6-demo): skip a Python start-up.
     TINY_LLM="$TINY_DIR/llm"; TINY_VISION_TOWER="$TINY_DIR/siglip"; TINY_CHECKPOINT="$TINY_DIR/llava"
     TINY_REASONER="$TINY_DIR/reasoner"; TINY_DATA_REASONER="$TINY_DIR/world/reasoner.json"
     TINY_DATA_PRETRAIN="$TINY_DIR/data/tiny_pretrain.yaml"; TINY_DATA_CAPTION="$TINY_DIR/data/tiny_caption.yaml"
