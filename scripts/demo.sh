@@ -45,7 +45,7 @@ read -r -a TRAIN_ARGS <<< "${DEMO_TRAIN_ARGS:-}"
 # keeps the grouping (it learned faster with it: 98% of objects right at 500 steps).
 MIXED=(--group_by_modality_length False)
 DEMO_BATCH="${DEMO_BATCH:-32}"
-TRAIN_IMAGES="${TRAIN_IMAGES:-2000}"
+TRAIN_IMAGES="${TRAIN_IMAGES:-6000}"
 PER_TYPE="${PER_TYPE:-20}"
 REASONER_BATCH="${REASONER_BATCH:-32}"
 REASONER_SAMPLES="${REASONER_SAMPLES:-$((REASONER_STEPS * REASONER_BATCH))}"
