@@ -34,8 +34,8 @@ CAPTION_STEPS="${CAPTION_STEPS:-650}"
 EXTRACT_STEPS="${EXTRACT_STEPS:-900}"
 PERCEPTION_LAYERS="${PERCEPTION_LAYERS:-2}"
 REASONER_STEPS="${REASONER_STEPS:-700}"
-# 5e-3: both of the reasoner's loss transitions (facts, then yes/no verdicts) finish by ~350 steps;
-# at 3e-3 the second was only starting at 600 (docs/demo_research.md, session 7).
+# 5e-3: the reasoner's two loss drops (facts, then yes/no verdicts) are over by ~500 steps (loss
+# 0.01 at 480, 0.0005 at 700); at 3e-3 the second was only starting at ~600 (docs/demo_research.md).
 REASONER_LR="${REASONER_LR:-5e-3}"
 # DEMO_TRAIN_ARGS: extra llava-train arguments for every training stage (last, so they win).
 read -r -a TRAIN_ARGS <<< "${DEMO_TRAIN_ARGS:-}"

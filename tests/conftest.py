@@ -1,7 +1,7 @@
 """Suite-wide settings and fixtures.
 
 The embedded tiny default (llava.train.tiny_assets: the demo's world and tiny models) is built with a
-few dozen training images instead of the demo's 2000, once per session; test modules take private
+few dozen training images instead of the demo's 6000, once per session; test modules take private
 copies of it (`copy_tiny_assets`). `tests/export/test_sources.py` lets the stage script build its
 own, the path a user's first run takes.
 """

@@ -45,8 +45,8 @@ REASONER_PROMPTS = Path(__file__).with_name("reasoner_prompts.yaml")
 class WorldConfig:
     seed: int = 0
     # One extraction question per image: with 2000 images the 900-step extraction stage saw each ~10
-    # times and learned the position/relation statements by heart (15% / 5% exact on held-out
-    # questions); with 6000, 90% / 95% (docs/demo_research.md, session 8).
+    # times, fitted them (loss 0.03) and wrote held-out position/relation statements exactly in only
+    # 15% / 5%; with 6000, 90% / 95% (docs/demo_research.md, session 8).
     train_images: int = 6000
     questions_per_image: int = 3       # at most; 1..3 per image, so single-question focus is common
     per_type: int = 20                 # benchmark questions per question type
