@@ -9,8 +9,8 @@ held-out questions.
 It runs the demo with shorter stages than the README's default (caption 500, extraction 400 and
 reasoner 600 steps instead of 650, 900 and 700, to keep CI within its time limit; `CI_SETTINGS`);
 the floors sit below the measured run of that variant with margin for machine-to-machine variation.
-`DEMO_TRAIN_ARGS` (extra llava-train arguments for every training stage) lets one break training on purpose, e.g.
-`DEMO_TRAIN_ARGS="--learning_rate 0 --mm_vision_tower_lr 0"`, and watch this test fail.
+`DEMO_TRAIN_ARGS` (extra llava-train arguments for every training stage) lets one break training on
+purpose, e.g. `DEMO_TRAIN_ARGS="--learning_rate 0 --mm_vision_tower_lr 0"`, and watch this test fail.
 """
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400", "REASONER_STEPS":
 # Floors set below the measured run of CI_SETTINGS (seed 0, session 8, 450 s): generic descriptions
 # 78% of objects right, extractions 85%, answering statements exact in 44%, Extract+Think 55%
 # (Caption+Think 28%, end-to-end 25%), the reasoner on ground-truth extractions 100%, its loss
-# 6.23 -> 0.0007 (9000x). With the learning rate at 0 every one of them is 0 or far off (no letters, no
-# descriptions, no statements, loss flat); Extract+Think's floor is above chance (25%), the
-# reasoner's loss-drop floor above the 128x of the 450-step run that missed its verdict drop.
+# 6.23 -> 0.0007 (9000x). With the learning rate at 0 every one of them is 0 or far off (no
+# letters, no descriptions, no statements, loss flat); Extract+Think's floor is above chance (25%),
+# the reasoner's loss-drop floor above the 128x of the 450-step run that missed its verdict drop.
 FLOOR_CAPTION_OBJECTS = 0.60     # generic descriptions: objects with colour, shape and position right
 FLOOR_EXTRACTION_OBJECTS = 0.60  # the same inside question-specific extractions
 FLOOR_STATEMENTS = 0.10          # extractions with the exact answering statement (untrained 0%)
