@@ -6,8 +6,8 @@ description): every stage runs through the real entry points (llava-datagen, scr
 DeepSpeed ZeRO-3 on 2 CPU ranks, llava-train --text_only, llava-eval), and the floors are checked on
 held-out questions.
 
-It runs the demo with shorter stages than the README's default (caption 500, extraction 400 and
-reasoner 600 steps instead of 650, 900 and 700, to keep CI within its time limit; `CI_SETTINGS`);
+It runs the demo with shorter perception stages than the README's default (caption 500 and
+extraction 400 steps instead of 650 and 900, to keep CI within its time limit; `CI_SETTINGS`);
 the floors sit below the measured run of that variant with margin for machine-to-machine variation.
 `DEMO_TRAIN_ARGS` (extra llava-train arguments for every training stage) lets one break training on
 purpose, e.g. `DEMO_TRAIN_ARGS="--learning_rate 0 --mm_vision_tower_lr 0"`, and watch this test fail.
@@ -24,25 +24,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The shorter CI variant of the demo (the README's default runs 650 + 900 perception steps and 700
-# reasoner steps), to keep CI within its time limit. The caption stage keeps 500 steps: at 400 the
-# shapes were not learned yet (19% of objects right, caption loss 0.13 against 0.012 at 500). The
-# reasoner keeps 600: its yes/no verdicts are learned in a sudden drop of the loss (here at ~320-420
-# steps); at 450 steps it had not come (loss 0.047, 26% on ground-truth extractions).
-CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400", "REASONER_STEPS": "600"}
+# The shorter CI variant of the demo (the README's default runs 650 + 900 perception steps), to keep
+# CI within its time limit. The caption stage keeps 500 steps: at 400 the shapes were not learned yet
+# (19% of objects right, caption loss 0.13 against 0.012 at 500). The reasoner runs the default 700
+# steps: its yes/no verdicts are learned in a sudden drop of the loss whose timing differs between
+# machines (steps ~320-420 on session 8's, ~460-600 on session 9's, where 600 steps left it half
+# done: loss 0.01, 86% on ground-truth extractions).
+CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400"}
 
-# Floors set below the measured run of CI_SETTINGS (seed 0, session 8, 450 s): generic descriptions
-# 78% of objects right, extractions 85%, answering statements exact in 44%, Extract+Think 55%
-# (Caption+Think 28%, end-to-end 25%), the reasoner on ground-truth extractions 100%, its loss
-# 6.23 -> 0.0007 (9000x). With the learning rate at 0 every one of them is 0 or far off (no
-# letters, no descriptions, no statements, loss flat); Extract+Think's floor is above chance (25%),
-# the reasoner's loss-drop floor above the 128x of the 450-step run that missed its verdict drop.
+# Floors set below the measured runs of the CI variant (seed 0): generic descriptions 78% / 77% of
+# objects right (sessions 8 / 9), extractions 85% / 80%, answering statements exact in 44% / 44%,
+# Extract+Think 55% / 57%, the reasoner on ground-truth extractions 100% / 100%, its loss falling
+# ~13000x (session 9, 700 steps). With the learning rate at 0 every one of them is 0 or far off (no letters, no descriptions, no statements, loss flat);
+# Extract+Think's floor is above chance (25%). The reasoner's loss-drop floor only says it learned
+# (the learning rate at 0 gives 1x); whether it learned its verdicts is the ground-truth floor's job.
 FLOOR_CAPTION_OBJECTS = 0.60     # generic descriptions: objects with colour, shape and position right
 FLOOR_EXTRACTION_OBJECTS = 0.60  # the same inside question-specific extractions
 FLOOR_STATEMENTS = 0.10          # extractions with the exact answering statement (untrained 0%)
 FLOOR_EXTRACT_THINK = 0.35       # Extract+Think overall (chance 25%; untrained 0%: no answer letter)
 FLOOR_ORACLE_THINK = 0.60        # the reasoner alone, on ground-truth extractions, overall
-FLOOR_REASONER_LOSS_DROP = 1000.0  # first / last logged reasoner loss
+FLOOR_REASONER_LOSS_DROP = 100.0  # mean of the first 5 / of the last 20 logged reasoner losses
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +89,10 @@ def test_demo_extraction_answers_the_question(demo_run):
 def test_demo_reasoner_loss_falls(demo_run):
     out, _, _ = demo_run
     losses = [float(x) for x in _logged_losses((out / "log_reasoner.txt").read_text(encoding="utf-8"))]
-    assert len(losses) >= 2, "the reasoner logged no losses"
-    assert losses[0] / max(losses[-1], 1e-8) >= FLOOR_REASONER_LOSS_DROP, f"reasoner loss {losses[0]} -> {losses[-1]}"
+    assert len(losses) >= 25, f"the reasoner logged {len(losses)} losses, expected one per step"
+    # Means of the first 5 and the last 20 logged losses: one logged loss is one batch's.
+    first, last = sum(losses[:5]) / 5, sum(losses[-20:]) / len(losses[-20:])
+    assert first / max(last, 1e-8) >= FLOOR_REASONER_LOSS_DROP, f"reasoner loss {first:.4g} -> {last:.4g}"
 
 
 @pytest.mark.slow
