@@ -35,9 +35,10 @@ CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400"}
 # Floors set below the measured runs of the CI variant (seed 0): generic descriptions 78% / 77% of
 # objects right (sessions 8 / 9), extractions 85% / 80%, answering statements exact in 44% / 44%,
 # Extract+Think 55% / 57%, the reasoner on ground-truth extractions 100% / 100%, its loss falling
-# ~13000x (session 9, 700 steps). With the learning rate at 0 every one of them is 0 or far off (no letters, no descriptions, no statements, loss flat);
-# Extract+Think's floor is above chance (25%). The reasoner's loss-drop floor only says it learned
-# (the learning rate at 0 gives 1x); whether it learned its verdicts is the ground-truth floor's job.
+# ~13000x (session 9, 700 steps). With the learning rate at 0 every one of them is 0 or far off (no
+# letters, no descriptions, no statements, loss flat); Extract+Think's floor is above chance (25%).
+# The reasoner's loss-drop floor only says it learned (the learning rate at 0 gives 1x); whether it
+# learned its verdicts is the ground-truth floor's job.
 FLOOR_CAPTION_OBJECTS = 0.60     # generic descriptions: objects with colour, shape and position right
 FLOOR_EXTRACTION_OBJECTS = 0.60  # the same inside question-specific extractions
 FLOOR_STATEMENTS = 0.10          # extractions with the exact answering statement (untrained 0%)
