@@ -16,7 +16,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-VERSION = "6-demo"  # scripts/zero3/common.sh reads this layout directly when the marker says so
+VERSION = "7-demo"  # scripts/zero3/common.sh reads this layout directly when the marker says so
 BANNER = ("!!!!!!!!!! TINY EMBEDDED DEFAULT: {what} is configured, so this runs the demo's TINY RANDOM "
           "models on its TINY SYNTHETIC shapes world (assets in {root}). This is a smoke test, NOT a real "
           "run. {fix} !!!!!!!!!!")

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 # machines (steps ~320-420 on session 8's, ~460-600 on session 9's, where 600 steps left it half
 # done: loss 0.01, 86% on ground-truth extractions).
 CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400"}
+DEMO_SEED = "2"  # scripts/demo.sh's default seed
 
 # Floors set below the measured runs of the CI variant (seed 0): generic descriptions 78% / 77% of
 # objects right (sessions 8 / 9), extractions 85% / 80%, answering statements exact in 44% / 44%,
@@ -50,7 +51,7 @@ FLOOR_REASONER_LOSS_DROP = 100.0  # mean of the first 5 / of the last 20 logged 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, DEMO_DIR=str(out), SKIP_INSTALL="1", PYTHON=sys.executable, SEED="0",
+    env = dict(os.environ, DEMO_DIR=str(out), SKIP_INSTALL="1", PYTHON=sys.executable, SEED=DEMO_SEED,
                WANDB_MODE="offline", **CI_SETTINGS)
     proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], env=env, cwd=out,
                           capture_output=True, text=True, timeout=1800)
