@@ -35,7 +35,9 @@ SEED="${SEED:-2}"
 PROJECTOR_STEPS="${PROJECTOR_STEPS:-40}"
 CAPTION_STEPS="${CAPTION_STEPS:-650}"
 EXTRACT_STEPS="${EXTRACT_STEPS:-900}"
-PERCEPTION_LAYERS="${PERCEPTION_LAYERS:-3}"  # llava/demo/models.py says why 3
+# Depth of the perception LLM: llava/demo/models.py's PERCEPTION_LAYERS (3; it says why) unless set.
+LAYER_ARGS=()
+[[ -n "${PERCEPTION_LAYERS:-}" ]] && LAYER_ARGS=(--layers "$PERCEPTION_LAYERS")
 REASONER_STEPS="${REASONER_STEPS:-700}"
 # 5e-3: the reasoner's two loss drops (facts, then yes/no verdicts) are over by ~500 steps (loss
 # 0.01 at 480, 0.0005 at 700); at 3e-3 the second was only starting at ~600 (docs/demo_research.md).
@@ -91,7 +93,7 @@ stage "1/4 tokenizer and tiny start models (Qwen3 on the demo tokenizer, SigLIP 
 "$PYTHON" -c "import sys; from llava.demo.tokenizer import build_demo_tokenizer; build_demo_tokenizer(sys.argv[1])" \
   "$DEMO_DIR/tokenizer"
 "$PYTHON" -m llava.demo.models --tokenizer "$DEMO_DIR/tokenizer" --llm "$DEMO_DIR/models/llm" \
-  --layers "$PERCEPTION_LAYERS" --siglip "$DEMO_DIR/models/siglip" --reasoner "$DEMO_DIR/models/reasoner" --seed "$SEED"
+  ${LAYER_ARGS[@]+"${LAYER_ARGS[@]}"} --siglip "$DEMO_DIR/models/siglip" --reasoner "$DEMO_DIR/models/reasoner" --seed "$SEED"
 done_stage
 
 stage "1/4 visual-extraction data (llava-datagen, shapes teacher)"

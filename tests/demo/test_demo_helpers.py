@@ -46,8 +46,7 @@ def test_cli_saves_the_reasoner_shape_and_a_one_patch_per_cell_siglip(demo_token
     models.main(["--tokenizer", str(tok_dir), "--llm", str(tmp_path / "llm"), "--siglip", str(tmp_path / "siglip"),
                  "--reasoner", str(tmp_path / "reasoner")])
     llm = AutoConfig.from_pretrained(str(tmp_path / "llm"))
-    assert (llm.hidden_size, llm.num_hidden_layers, llm.intermediate_size) == (128, models.PERCEPTION_LAYERS, 256)  # the CLI defaults
-    assert models.PERCEPTION_LAYERS == 3
+    assert (llm.hidden_size, llm.num_hidden_layers, llm.intermediate_size) == (128, 3, 256)  # the CLI defaults
     reasoner = AutoConfig.from_pretrained(str(tmp_path / "reasoner"))
     # REASONER_SHAPE: hidden 64, 3 layers, 4 heads, feed-forward 4 x 64.
     assert (reasoner.model_type, reasoner.hidden_size, reasoner.num_hidden_layers, reasoner.num_attention_heads,
