@@ -68,7 +68,7 @@ def prepare_demo_assets(root: str | Path, train_images: int | None = None, seed:
     from llava.demo.build import WorldConfig, build_world
     from llava.demo.models import REASONER_SHAPE, save_demo_llm, save_demo_siglip
     from llava.demo.tokenizer import build_demo_tokenizer
-    from llava.model.build import build_perception_model
+    from llava.model.from_parts import build_perception_model
 
     root = Path(root)
     defaults = WorldConfig()

@@ -25,8 +25,9 @@ from llava.eval.perception import PerceptionSettings
 from llava.eval.pipeline import EvalRun, perception_source_dir
 from llava.eval.reasoning import DEFAULT_BUDGET, ReasoningConfig, paper_sampling, with_overrides
 from llava.eval.scoring import MATCHERS
-from llava.eval.text_generation import DTYPES, SamplingSettings
+from llava.eval.text_generation import SamplingSettings
 from llava.prompts import load_prompt_overrides
+from llava.utils.dtypes import DTYPES
 
 DEFAULT_FOCUS_MODEL = "Qwen/Qwen3-8B"
 

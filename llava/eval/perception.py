@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from llava.constants import DEFAULT_IMAGE_TOKEN
 from llava.eval.artifacts import JsonlArtifact
-from llava.eval.text_generation import DTYPES, resolve_device
+from llava.eval.text_generation import resolve_device
+from llava.utils.dtypes import resolve_dtype
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 # lmms-eval's MMStar post-prompt, used by the end-to-end baseline.
@@ -105,7 +106,7 @@ class NativePerception:
 
         self.processor = load_native_processor(path)
         self.processor.tokenizer.padding_side = "left"
-        kwargs = {"dtype": DTYPES[settings.dtype]}
+        kwargs = {"dtype": resolve_dtype(settings.dtype)}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
         self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
@@ -133,7 +134,7 @@ class LlavaNextPerception:
     def __init__(self, path: str, settings: PerceptionSettings):
         from llava.model.builder import load_pretrained_model
 
-        kwargs = {"device_map": resolve_device(settings.device), "torch_dtype": DTYPES[settings.dtype]}
+        kwargs = {"device_map": resolve_device(settings.device), "torch_dtype": resolve_dtype(settings.dtype)}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
         self.tokenizer, self.model, self.image_processor, _ = load_pretrained_model(
@@ -171,8 +172,7 @@ class LlavaNextPerception:
 
 
 def load_perception(path: str, settings: PerceptionSettings):
-    if settings.dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {settings.dtype!r}; choose one of {sorted(DTYPES)}")
+    resolve_dtype(settings.dtype)  # an unknown name fails before any model is loaded
     fmt = checkpoint_format(path)
     return NativePerception(path, settings) if fmt == "hf-native" else LlavaNextPerception(path, settings)
 

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 # Model loading is shared with the datagen teachers; these names stay importable from here.
-from llava.utils.causal_lm import DTYPES, load_causal_lm, resolve_device  # noqa: F401
+from llava.utils.causal_lm import load_causal_lm, resolve_device  # noqa: F401
 
 
 @dataclass

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from llava.export import hub
-from llava.export.pipeline import DTYPES, FORMATS, export
+from llava.export.pipeline import FORMATS, export
+from llava.utils.dtypes import CANONICAL
 
 logger = logging.getLogger("llava.export")
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default=None,
                    help="comma-separated formats: hf (transformers LlavaOnevision + processor), llava (LLaVA-NeXT "
                         "layout). Default: hf,llava for this project's checkpoints, llava for native imports")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="cast weights (default: as stored)")
+    p.add_argument("--dtype", choices=CANONICAL, default=None, help="cast weights (default: as stored)")
     p.add_argument("--max-shard-size", default="5GB", help="safetensors shard size (default 5GB)")
     p.add_argument("--from-zero", action="store_true",
                    help="consolidate DeepSpeed shards even when consolidated safetensors exist")

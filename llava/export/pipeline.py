@@ -12,11 +12,11 @@ from llava.export import configs, model_card, processor
 from llava.export.sources import TOKENIZER_FILES, Source, read_source
 from llava.export.training_info import read_training_info
 from llava.model import hf_mapping
+from llava.utils.dtypes import CANONICAL, dtype_name, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("hf", "llava")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SIGLIP_DEFAULTS = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 3,
                    "rescale_factor": 1 / 255}
 
@@ -33,8 +33,8 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ValueError(f"unknown export format(s) {bad}; choose from {', '.join(FORMATS)}")
-    if dtype is not None and dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype!r}: choose from {', '.join(DTYPES)}")
+    if dtype is not None and dtype not in CANONICAL:
+        raise ValueError(f"--dtype {dtype!r}: choose from {', '.join(CANONICAL)}")
     output_dir = Path(output_dir)
     targets = {f: (output_dir / ("hf" if f == "hf" else "llava-next") if len(formats) > 1 else output_dir)
                for f in formats}
@@ -51,7 +51,7 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
     src = read_source(source, prefer_zero=prefer_zero)
     logger.info("weights from %s (%d tensors)", src.weights_from, len(src.state_dict))
     if dtype:
-        src.state_dict = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in src.state_dict.items()}
+        src.state_dict = {k: v.to(resolve_dtype(dtype)) if v.is_floating_point() else v for k, v in src.state_dict.items()}
     if src.kind == "native":
         llava_cfg, vision_cfg = hf_mapping.hf_config_to_llava_next(src.config, dtype=dtype)
         llava_state = hf_mapping.hf_to_llava_next_state_dict(src.state_dict)
@@ -240,7 +240,7 @@ def _pinpoints(llava_cfg: dict, vision_cfg: dict):
 
 def _state_dtype(state: dict) -> str:
     dtype = state["language_model.model.embed_tokens.weight"].dtype
-    return {v: k for k, v in DTYPES.items()}.get(dtype, "float32")
+    return dtype_name(dtype)
 
 
 def _fit_vocab(state: dict, needed_rows: int) -> dict:

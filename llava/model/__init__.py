@@ -2,7 +2,8 @@
 
 Main entry points:
   llava.model.builder.load_pretrained_model  - load a LLaVA-NeXT-layout checkpoint (lmms-eval API)
-  llava.model.build.build_perception_model   - assemble LLM + vision tower + fresh projector for training
+  llava.model.from_parts.build_perception_model - assemble LLM + vision tower + fresh projector for training
+  llava.model.loading                         - the pieces the loaders share (folders, configs, weights)
   llava.model.attention.choose_attn_implementation
 The model classes are imported lazily, so `import llava` stays cheap.
 """
@@ -17,7 +18,7 @@ _LAZY = {
     "LlavaQwenForCausalLM": "llava.model.language_models.qwen2",
     "choose_attn_implementation": "llava.model.attention",
     "load_pretrained_model": "llava.model.builder",
-    "build_perception_model": "llava.model.build",
+    "build_perception_model": "llava.model.from_parts",
 }
 
 

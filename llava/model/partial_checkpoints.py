@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from llava.model.loading import llm_with_vision_tower, load_full_checkpoint, load_llava_config, resolve_model_folder
+
 logger = logging.getLogger(__name__)
 
 _PEFT_PREFIX = "base_model.model."
@@ -35,28 +37,8 @@ def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len(_PEFT_PREFIX):] if k.startswith(_PEFT_PREFIX) else k: v for k, v in state.items()}
 
 
-def _llm_plus_vision(base: Path, config, model_class, dtype, attn_implementation, device_map):
-    """LLaVA model from a plain LLM folder; tower weights from mm_vision_tower, projector left to the caller."""
-    from llava.model.build import quiet_transformers
-    from llava.model.vision_towers import _weights_folder
-
-    with quiet_transformers():
-        model, info = model_class.from_pretrained(str(base), config=config, dtype=dtype,
-                                                  attn_implementation=attn_implementation, device_map=device_map,
-                                                  output_loading_info=True)
-    llm_missing = [k for k in info.get("missing_keys", [])
-                   if not k.startswith(("model.vision_tower.", "model.mm_projector.", "model.image_newline"))]
-    if llm_missing:
-        raise ValueError(f"model_base {base} lacks LLM weights {llm_missing[:5]}")
-    tower = model.get_vision_tower()
-    local = Path(tower.vision_tower_name)
-    tower.load_pretrained_weights(_weights_folder(tower.vision_tower_name, local if local.is_dir() else None))
-    return model
-
-
 def load_with_base(folder: Path, model_base, *, dtype, attn_implementation, device_map, overwrite_config=None):
-    from llava.model.builder import load_llava_config, load_pretrained_model, resolve_model_folder
-
+    """The model of a LoRA or projector-only checkpoint `folder`, on its base model `model_base`."""
     base = resolve_model_folder(model_base)
     config, model_class = load_llava_config(folder, overwrite_config=overwrite_config)
     base_is_llava = bool(json.loads((base / "config.json").read_text()).get("mm_vision_tower"))
@@ -65,10 +47,12 @@ def load_with_base(folder: Path, model_base, *, dtype, attn_implementation, devi
         from peft import PeftModel
 
         if base_is_llava:
-            _, model, _, _ = load_pretrained_model(str(base), None, None, device_map=device_map, torch_dtype=dtype,
-                                                   attn_implementation=attn_implementation)
+            base_config, base_class = load_llava_config(base)
+            model = load_full_checkpoint(base, base_config, base_class, dtype=dtype,
+                                         attn_implementation=attn_implementation, device_map=device_map)
         else:
-            model = _llm_plus_vision(base, config, model_class, dtype, attn_implementation, device_map)
+            model = llm_with_vision_tower(base, config, model_class, dtype=dtype,
+                                          attn_implementation=attn_implementation, device_map=device_map)
         extra = _first(folder, ("non_lora_trainables.safetensors", "non_lora_trainables.bin"))
         if extra is not None:
             missing, unexpected = model.load_state_dict(_strip(_read_tensors(extra)), strict=False)
@@ -87,7 +71,8 @@ def load_with_base(folder: Path, model_base, *, dtype, attn_implementation, devi
                                 "(projector-only); for a full checkpoint leave model_base=None")
     if base_is_llava:
         raise ValueError(f"model_base {base} is already a LLaVA checkpoint; a projector-only checkpoint needs the plain LLM")
-    model = _llm_plus_vision(base, config, model_class, dtype, attn_implementation, device_map)
+    model = llm_with_vision_tower(base, config, model_class, dtype=dtype, attn_implementation=attn_implementation,
+                                  device_map=device_map)
     state = {k.split("mm_projector.", 1)[1]: v for k, v in _strip(_read_tensors(projector)).items() if "mm_projector." in k}
     model.get_model().mm_projector.load_state_dict(state)
     if getattr(model.get_model(), "image_newline", None) is not None:

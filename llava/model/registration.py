@@ -5,7 +5,7 @@ LLaVA-NeXT checkpoints with model_type `llava_qwen_3` / `llava_qwen` (the wrappe
 does this before loading). Checkpoints saved with model_type `qwen3` load as plain Qwen3 configs
 that carry the mm_* keys; `load_pretrained_model` picks the LLaVA class from `architectures`.
 The model classes register themselves with `AutoModelForCausalLM` when their module is imported
-(any use of `llava.model.builder` / `llava.model.build` does that), keeping `import llava` light.
+(any use of `llava.model.builder` / `llava.model.from_parts` does that), keeping `import llava` light.
 """
 from __future__ import annotations
 

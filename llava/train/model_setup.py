@@ -60,7 +60,7 @@ def build_model(model_args, training_args, source):
                            model.config.mm_patch_merge_type, model_args.mm_patch_merge_type)
         logger.info("continuing from LLaVA checkpoint %s", source.path)
     else:
-        from llava.model.build import build_perception_model
+        from llava.model.from_parts import build_perception_model
 
         model, _ = build_perception_model(
             source.path, model_args.vision_tower, projector_type=model_args.mm_projector_type,

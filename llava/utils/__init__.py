@@ -1,1 +1,1 @@
-"""Small helpers shared by evaluation and data generation."""
+"""Small helpers shared by every layer: dtype names, causal-LM loading for generation."""

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-          "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+from llava.utils.dtypes import resolve_dtype
 
 
 def resolve_device(device: str | None) -> str:
@@ -32,18 +31,17 @@ def load_causal_lm(name_or_path: str, dtype: str | torch.dtype = "auto", device:
                    require_chat_template: bool = True):
     """(model, tokenizer) for generation; tokenizer pads on the left.
 
-    dtype: a DTYPES name ("auto" = as stored) or a torch dtype. With `device_map` (e.g. "auto") the
-    weights are placed by accelerate and `device` is ignored.
+    dtype: a name of `llava.utils.dtypes.DTYPES` ("auto" = as stored) or a torch dtype. With
+    `device_map` (e.g. "auto") the weights are placed by accelerate and `device` is ignored.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _check_model_path(name_or_path)
-    if not isinstance(dtype, torch.dtype) and dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    torch_dtype = resolve_dtype(dtype)
     tokenizer = left_padded(AutoTokenizer.from_pretrained(name_or_path))
     if require_chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"{name_or_path}: the tokenizer has no chat template; use an instruct/chat model")
-    kwargs = {"dtype": dtype if isinstance(dtype, torch.dtype) else DTYPES[dtype]}
+    kwargs = {"dtype": torch_dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if device_map:

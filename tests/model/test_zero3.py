@@ -46,7 +46,7 @@ def test_zero3_image_rank_and_text_rank_train_together(tmp_path):
     import torch
 
     from llava.constants import IMAGE_TOKEN_INDEX
-    from llava.model.build import build_perception_model
+    from llava.model.from_parts import build_perception_model
 
     model, _ = build_perception_model(llm, tower, image_aspect_ratio="anyres_max_4",
                                       image_grid_pinpoints="(1x1),...,(3x3)", torch_dtype="float32",

@@ -13,7 +13,7 @@ deepspeed.init_distributed("gloo")
 from transformers.integrations import HfDeepSpeedConfig  # noqa: E402
 
 from llava.constants import IMAGE_TOKEN_INDEX  # noqa: E402
-from llava.model.build import build_perception_model  # noqa: E402
+from llava.model.from_parts import build_perception_model  # noqa: E402
 
 llm_dir, tower_dir, out_path = sys.argv[1:4]
 rank = torch.distributed.get_rank()

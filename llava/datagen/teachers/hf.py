@@ -75,13 +75,11 @@ def load_processor(model: str, config, trust_remote_code: bool = False):
 def _torch_dtype(name: str, device: str):
     import torch
 
-    from llava.utils.causal_lm import DTYPES
+    from llava.utils.dtypes import resolve_dtype
 
     if name == "auto":  # a concrete dtype for teachers: bf16 on accelerators, fp32 on the CPU
         return torch.bfloat16 if device != "cpu" else torch.float32
-    if name not in DTYPES:
-        raise ValueError(f"unknown --dtype {name!r}; use auto, bfloat16, float16 or float32")
-    return DTYPES[name]
+    return resolve_dtype(name)
 
 
 class HFTeacher(Teacher):

@@ -89,6 +89,16 @@ def resolve_vision_tower(name: str) -> tuple[str, dict | None, Path | None]:
                             "(offline?); download it to a folder and pass that path")
 
 
+def load_tower_weights(tower: VisionTower) -> None:
+    """Copy the pretrained weights named by the tower's `vision_tower_name` into it (a local folder
+    or a hub id; open_clip towers fetch their own)."""
+    if tower.kind == "open_clip":
+        tower.load_pretrained_weights()
+        return
+    local = Path(tower.vision_tower_name).expanduser()
+    tower.load_pretrained_weights(_weights_folder(tower.vision_tower_name, local if local.is_dir() else None))
+
+
 def _weights_folder(name: str, folder: Path | None) -> Path:
     if folder is not None and (any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))):
         return folder
@@ -152,5 +162,5 @@ def build_vision_tower(vision_tower: str, *, vision_config: dict | None = None, 
 
 
 __all__ = ["VisionTower", "SiglipVisionTower", "ClipVisionTower", "OpenClipVisionTower", "VISION_TOWERS",
-           "MODEL_TYPE_TO_KIND", "KNOWN_HUB_TOWERS", "build_vision_tower", "resolve_vision_tower",
-           "tower_module_config"]
+           "MODEL_TYPE_TO_KIND", "KNOWN_HUB_TOWERS", "build_vision_tower", "load_tower_weights",
+           "resolve_vision_tower", "tower_module_config"]

@@ -6,7 +6,7 @@ import torch
 from transformers import Qwen3ForCausalLM, SiglipVisionModel
 
 from llava.constants import IMAGE_TOKEN_INDEX
-from llava.model.build import build_perception_model
+from llava.model.from_parts import build_perception_model
 from llava.model.builder import load_pretrained_model
 from llava.tiny import models as tiny
 

@@ -8,7 +8,6 @@ same model class, with projector, newline and tower loaded from the checkpoint.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from pathlib import Path
@@ -18,9 +17,10 @@ from torch import nn
 
 from llava.image.anyres import parse_grid_pinpoints
 from llava.model.attention import choose_attn_implementation
-from llava.model.builder import resolve_dtype, resolve_model_folder
 from llava.model.language_models import llava_classes_for
-from llava.model.vision_towers import _weights_folder, build_vision_tower, tower_module_config
+from llava.model.loading import llm_with_vision_tower, resolve_model_folder
+from llava.model.vision_towers import build_vision_tower, tower_module_config
+from llava.utils.dtypes import resolve_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -87,21 +87,9 @@ def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Pat
     for key, value in mm.items():
         setattr(config, key, value)
 
-    # The LLM weights load from the checkpoint; tower, projector and newline are reported missing
-    # by transformers and are filled right below (ZeRO-3 aware: the model may be partitioned).
-    with quiet_transformers():
-        model, info = model_class.from_pretrained(str(folder), config=config, dtype=dtype,
-                                                  attn_implementation=attn, output_loading_info=True)
-    unexpected_missing = [k for k in info.get("missing_keys", [])
-                          if not k.startswith(("model.vision_tower.", "model.mm_projector.", "model.image_newline"))]
-    if unexpected_missing:
-        raise ValueError(f"LLM checkpoint {folder} lacks weights {unexpected_missing[:5]}")
-    tower = model.get_vision_tower()
-    if tower.kind == "open_clip":
-        tower.load_pretrained_weights()
-    else:
-        local = Path(str(vision_tower)).expanduser()
-        tower.load_pretrained_weights(_weights_folder(str(vision_tower), local if local.is_dir() else None))
+    # Tower, projector and newline are not in the LLM folder: the tower's weights come from
+    # `vision_tower`, projector and newline are initialised right below (ZeRO-3 aware).
+    model = llm_with_vision_tower(folder, config, model_class, dtype=dtype, attn_implementation=attn)
     reset_projector_and_newline(model, seed=seed)
     if tokenizer.pad_token is None:
         logger.warning("tokenizer of %s has no pad token; using the eos token for padding", folder)
@@ -113,19 +101,6 @@ def _tokenizer_limit(tokenizer) -> int | None:
     """The tokenizer's model_max_length, unless it is transformers' 'no limit' placeholder."""
     limit = getattr(tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < 1_000_000 else None
-
-
-@contextlib.contextmanager
-def quiet_transformers():
-    """Hide transformers' load report (it lists the expected 'missing' tower/projector keys)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 @torch.no_grad()
