@@ -17,20 +17,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from llava.train.parts import unwrap_model
+
 SAFE_INDEX = "model.safetensors.index.json"
-
-
-def _unwrap(model: nn.Module) -> tuple[nn.Module, bool]:
-    """(module whose parameter names are the checkpoint keys, is_peft)."""
-    m = getattr(model, "module", model)  # DeepSpeed engine
-    try:
-        from peft import PeftModel
-
-        if isinstance(m, PeftModel):
-            return m.base_model.model, True
-    except ImportError:  # peft is a dependency, but saving must not need it
-        pass
-    return m, False
 
 
 def _is_lora_layer(module: nn.Module) -> bool:
@@ -121,7 +110,7 @@ def save_consolidated_weights(model: nn.Module, output_dir: str | os.PathLike, i
         out.mkdir(parents=True, exist_ok=True)
         for stale in list(out.glob("model*.safetensors")) + list(out.glob("model*.safetensors.tmp")):
             stale.unlink()
-    root, _ = _unwrap(model)
+    root = unwrap_model(model)
     writer = _ShardWriter(out, max_shard_bytes, is_main_process)
     seen: set[int] = set()
     persistent = set(root.state_dict().keys())  # cheap under ZeRO-3: partitioned params are empty

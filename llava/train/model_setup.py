@@ -15,7 +15,7 @@ import torch
 
 from llava.data.lengths import ImageTokenSpec
 from llava.image.anyres import parse_grid_pinpoints
-from llava.train.parts import set_trainable_parts
+from llava.train.parts import set_trainable_parts, unwrap_model
 
 logger = logging.getLogger(__name__)
 
@@ -128,21 +128,9 @@ def _add_lora(model, model_args):
     return get_peft_model(model, config)
 
 
-def core_model(model):
-    """The LLaVA model under a PEFT wrapper."""
-    try:
-        from peft import PeftModel
-
-        if isinstance(model, PeftModel):
-            return model.base_model.model
-    except ImportError:
-        pass
-    return model
-
-
 def image_token_spec(model) -> ImageTokenSpec:
-    cfg = core_model(model).config
-    tower = core_model(model).get_vision_tower()
+    cfg = unwrap_model(model).config
+    tower = unwrap_model(model).get_vision_tower()
     return ImageTokenSpec(cfg.image_aspect_ratio, cfg.image_grid_pinpoints, tower.image_size,
                           tower.num_patches_per_side, getattr(cfg, "mm_patch_merge_type", "spatial_unpad"))
 
@@ -152,12 +140,12 @@ def use_packing(setting: str, model) -> bool:
     packed block-diagonal mask costs as much as padding, so auto leaves it off there."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"--packing {setting!r}: use auto, on or off")
-    attn = getattr(core_model(model).config, "_attn_implementation", None)
+    attn = getattr(unwrap_model(model).config, "_attn_implementation", None)
     packing = setting == "on" or (setting == "auto" and attn == "flash_attention_2")
-    if packing and not getattr(type(core_model(model)), "supports_packed_sequences", False):
+    if packing and not getattr(type(unwrap_model(model)), "supports_packed_sequences", False):
         # The collator's packed row is only understood by models that splice images per sample.
         if setting == "on":
-            raise ValueError(f"--packing on: {type(core_model(model)).__name__} does not accept packed rows "
+            raise ValueError(f"--packing on: {type(unwrap_model(model)).__name__} does not accept packed rows "
                              "(supports_packed_sequences); use --packing off")
         packing = False
     logger.info("packing: %s (setting %s, attention %s)", "on" if packing else "off", setting, attn)
@@ -172,7 +160,7 @@ def extras_saver(model, tokenizer, image_processor, model_args=None, data_args=N
     (`llava_train_args.json`, read by llava-export for the model card) next to the weights."""
 
     def save(output_dir: str) -> None:
-        core = core_model(model)
+        core = unwrap_model(model)
         out = Path(output_dir)
         if training_args is not None:
             args = {"model": asdict(model_args), "data": asdict(data_args),

@@ -16,39 +16,30 @@ VISION, PROJECTOR, LLM = "mm_vision_tower", "mm_mlp_adapter", "mm_language_model
 GROUP_NAMES = {VISION: "vision_tower", PROJECTOR: "projector", LLM: "llm"}
 
 
-def _core(model: nn.Module) -> nn.Module:
-    """The LLaVA model under PEFT / DeepSpeed wrappers (the object with get_vision_tower)."""
-    m = model
-    for _ in range(6):
-        if hasattr(m, "get_vision_tower"):
-            return m
-        m = getattr(m, "base_model", None) or getattr(m, "model", None) or getattr(m, "module", None)
-        if m is None:
-            break
-    raise TypeError(f"{type(model).__name__} does not look like a LLaVA perception model (no get_vision_tower)")
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model under DeepSpeed's engine and PEFT's wrapper: the module whose parameter names are
+    the checkpoint keys (the LLaVA model, or the plain LM of text-only training)."""
+    m = getattr(model, "module", model)  # DeepSpeed engine
+    try:
+        from peft import PeftModel
+    except ImportError:  # peft is a dependency, but nothing here must need it
+        return m
+    return m.base_model.model if isinstance(m, PeftModel) else m
 
 
 def is_plain_language_model(model: nn.Module) -> bool:
-    """A text-only causal LM (`llava-train --text_only True`): no vision tower under any wrapper
-    and no `mm_vision_tower` in its config. All its parameters are the language model part."""
-    m = model
-    for _ in range(6):
-        if hasattr(m, "get_vision_tower"):
-            return False
-        if getattr(getattr(m, "config", None), "mm_vision_tower", None):
-            return False
-        m = getattr(m, "base_model", None) or getattr(m, "model", None) or getattr(m, "module", None)
-        if m is None:
-            break
-    return True
+    """A text-only causal LM (`llava-train --text_only True`): no vision tower and no
+    `mm_vision_tower` in its config. All its parameters are the language model part."""
+    core = unwrap_model(model)
+    return not hasattr(core, "get_vision_tower") and not getattr(getattr(core, "config", None), "mm_vision_tower", None)
 
 
 def part_of_parameters(model: nn.Module) -> dict[int, str]:
     """id(parameter) -> part name, for every parameter of the model."""
     if is_plain_language_model(model):
         return {id(p): LLM for p in model.parameters()}
-    core = _core(model)
-    inner = core.get_model() if hasattr(core, "get_model") else core
+    core = unwrap_model(model)
+    inner = core.get_model()
     vision = {id(p) for p in core.get_vision_tower().parameters()}
     projector = {id(p) for p in inner.mm_projector.parameters()}
     newline = getattr(inner, "image_newline", None)
