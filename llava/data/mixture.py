@@ -318,7 +318,7 @@ def load_mixture(data_path: str | os.PathLike, image_folder: str | None = None, 
     A dataset where more than `max_bad_fraction` of the sampled samples are bad is an error (it
     usually means a wrong image_folder), reported with examples.
     `record_check(record) -> (reason, detail) | None` runs first on every parsed record (e.g.
-    text-only training refuses samples with images, see llava/train/text_only.py).
+    text-only training refuses samples with images, see llava/data/text_only.py).
     """
     specs, yaml_seed = read_specs(data_path, image_folder)
     check_specs(specs)

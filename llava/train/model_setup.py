@@ -20,7 +20,8 @@ from llava.train.parts import set_trainable_parts, unwrap_model
 logger = logging.getLogger(__name__)
 
 
-def _dtype(training_args) -> torch.dtype:
+def training_dtype(training_args) -> torch.dtype:
+    """The dtype the model is built in: bf16 / fp16 when training in it, else fp32."""
     if training_args.bf16:
         return torch.bfloat16
     if training_args.fp16:
@@ -44,7 +45,7 @@ def build_model(model_args, training_args, source):
     from llava.model.attention import choose_attn_implementation
 
     attn = choose_attn_implementation(model_args.attn_implementation)
-    dtype = _dtype(training_args)
+    dtype = training_dtype(training_args)
     if source.is_llava:
         from llava.model.builder import load_pretrained_model
 

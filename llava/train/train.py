@@ -3,9 +3,10 @@ visual extraction tuning), single process or DeepSpeed ZeRO-3 under torchrun.
 
 Reads top to bottom: parse and check arguments (fast, before anything heavy), set up the
 distributed backend, load the data mixture, build or load the model, choose trainable parts,
-train (or resume), save a complete LLaVA-NeXT-layout checkpoint, report skipped samples, shut down.
-See scripts/zero3/*.sh for the stage commands. With `--text_only True` the same trainer trains a
-plain causal LM (the reasoner) on text-only conversations: llava/train/text_only.py.
+train (or resume), save a complete checkpoint, report skipped samples, shut down. With
+`--text_only True` the same run trains a plain causal LM (the reasoner) on text-only
+conversations; what differs between the two is a recipe (llava/train/recipes.py). See
+scripts/zero3/*.sh for the stage commands.
 """
 from __future__ import annotations
 
@@ -67,30 +68,10 @@ def parse_args(argv: list[str]):
 
 
 def preflight(model_args, data_args, training_args):
-    """Every cheap check, before the distributed backend and the model: seconds, not minutes."""
-    from llava.conversation import conv_templates
-    from llava.data.mixture import check_specs, read_specs
-    from llava.train.model_source import inspect_model_source
+    """Every cheap check of the run's recipe, before the distributed backend and the model."""
+    from llava.train.recipes import recipe_for
 
-    if model_args.text_only:
-        from llava.train.text_only import preflight_text_only
-
-        return preflight_text_only(model_args, data_args, training_args)
-    source = inspect_model_source(model_args.model_name_or_path)
-    if not source.is_llava:
-        from llava.model.vision_towers import resolve_vision_tower
-
-        try:
-            resolve_vision_tower(model_args.vision_tower)
-        except (ValueError, FileNotFoundError) as e:
-            raise FileNotFoundError(f"--vision_tower {model_args.vision_tower}: {e}") from None
-    specs, _ = read_specs(data_args.data_path, data_args.image_folder)
-    check_specs(specs)
-    if data_args.conv_template not in conv_templates:
-        raise ValueError(f"--conv_template {data_args.conv_template!r}: use one of {sorted(conv_templates)}")
-    model_args.tunable_parts()
-    logger.info("model: %s (%s); data: %s (%d dataset(s))", source.path, source.kind, data_args.data_path, len(specs))
-    return source
+    return recipe_for(model_args).preflight(model_args, data_args, training_args)
 
 
 def init_distributed(training_args) -> None:
@@ -123,49 +104,48 @@ def resolve_resume(training_args) -> str | None:
 
 
 def run(model_args, data_args, training_args, source) -> dict:
+    """Data, model, trainer and training for the run's recipe; returns what `train_and_save` reports
+    plus the trainer."""
     from transformers import set_seed
 
-    from llava.data.collator import SupervisedCollator
-    from llava.data.dataset import SupervisedDataset
     from llava.data.lengths import mixture_lengths
     from llava.data.mixture import load_mixture
-    from llava.train import model_setup
     from llava.train.callbacks import MixtureLoggingCallback, PartitionReportCallback
+    from llava.train.model_setup import extras_saver, load_tokenizer
+    from llava.train.recipes import recipe_for
     from llava.train.trainer import LLaVATrainer
 
+    recipe = recipe_for(model_args)
     set_seed(training_args.seed)
     resume = resolve_resume(training_args)
-    tokenizer = model_setup.load_tokenizer(source, training_args.model_max_length)
+    tokenizer = load_tokenizer(source, training_args.model_max_length)
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     mixture = load_mixture(data_args.data_path, data_args.image_folder, seed=seed,
-                           check_images=data_args.check_image_files, max_bad_fraction=data_args.max_bad_fraction)
+                           check_images=recipe.check_images and data_args.check_image_files,
+                           max_bad_fraction=data_args.max_bad_fraction, record_check=recipe.record_check)
 
-    model, image_processor = model_setup.build_model(model_args, training_args, source)
-    model = model_setup.configure_training(model, model_args, training_args)
-    image_spec = model_setup.image_token_spec(model)
-    packing = model_setup.use_packing(data_args.packing, model)
-
+    model, image_processor = recipe.build_model(model_args, training_args, source)
+    packing = recipe.use_packing(data_args.packing, model)
     with training_args.main_process_first(desc="sample lengths"):
-        lengths, has_image = (mixture_lengths(mixture, tokenizer, data_args.conv_template, image_spec,
-                                              data_args.length_cache_dir)
+        lengths, has_image = (mixture_lengths(mixture, tokenizer, recipe.length_template(data_args),
+                                              recipe.image_token_spec(model), data_args.length_cache_dir)
                               if data_args.group_by_modality_length else (None, None))
-    dataset = SupervisedDataset(mixture, tokenizer, image_processor, image_spec, data_args.conv_template,
-                                training_args.model_max_length, data_args.overlong)
-    collator = SupervisedCollator(pad_token_id=tokenizer.pad_token_id, packed=packing,
-                                  max_packed_tokens=training_args.model_max_length)
-    trainer = LLaVATrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                           processing_class=tokenizer, lengths=lengths, has_image=has_image,
-                           save_extras=model_setup.extras_saver(model, tokenizer, image_processor,
-                                                                model_args, data_args, training_args))
-    trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, source.kind, packing))
+    trainer = LLaVATrainer(model=model, args=training_args, processing_class=tokenizer, lengths=lengths,
+                           has_image=has_image,
+                           train_dataset=recipe.dataset(mixture, tokenizer, image_processor, model, data_args,
+                                                        training_args),
+                           data_collator=recipe.collator(tokenizer, packing, training_args),
+                           save_extras=extras_saver(model, tokenizer, image_processor, model_args, data_args,
+                                                    training_args))
+    trainer.add_callback(MixtureLoggingCallback(mixture.summary(), model_args, data_args, recipe.model_kind(source),
+                                                packing))
     if training_args.deepspeed:
         trainer.add_callback(PartitionReportCallback())
-    return train_and_save(trainer, mixture, training_args, resume)
+    return {**train_and_save(trainer, mixture, training_args, resume), "trainer": trainer}
 
 
 def train_and_save(trainer, mixture, training_args, resume: str | None) -> dict:
-    """Train (or resume), save the final model, write the skipped-samples report, push if asked.
-    Shared by the perception path and the text-only path (llava/train/text_only.py)."""
+    """Train (or resume), save the final model, write the skipped-samples report, push if asked."""
     import torch
 
     from llava.train.callbacks import MixtureLoggingCallback
@@ -244,12 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llava-train: error: {e}", file=sys.stderr)
         return 2
     init_distributed(training_args)
-    if model_args.text_only:
-        from llava.train.text_only import run_text_only
-
-        run_text_only(model_args, data_args, training_args, source)
-    else:
-        run(model_args, data_args, training_args, source)
+    run(model_args, data_args, training_args, source)
     shutdown()
     if from_command_line and "LOCAL_RANK" in os.environ:
         os._exit(0)

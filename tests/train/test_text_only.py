@@ -21,8 +21,8 @@ from llava.constants import IGNORE_INDEX
 from llava.data.dataset import _Skip
 from llava.data.mixture import load_mixture
 from llava.eval.text_generation import chat_prompt
-from llava.train.text_only import (TextOnlyCollator, TextOnlyDataset, encode_conversation, render_conversation,
-                                   text_only_problem)
+from llava.data.text_only import (TextOnlyCollator, TextOnlyDataset, encode_conversation, render_conversation,
+                                  text_only_problem)
 
 REPO = Path(__file__).resolve().parents[2]
 I = IGNORE_INDEX
@@ -233,7 +233,7 @@ def test_overlong_samples_are_skipped_or_truncated_never_trained_fully_masked(to
 
 def test_packed_rows_give_the_padded_loss(llm_dir, tok, tmp_path):
     """transformers reads packed sample boundaries from restarting position_ids (without a cache, as
-    in training: configure_text_training turns use_cache off): same loss as padding."""
+    in training: the text-only recipe turns use_cache off): same loss as padding."""
     from transformers import AutoModelForCausalLM
 
     mixture = load_mixture(_write(tmp_path / "d.json", _good(3)))
@@ -280,8 +280,7 @@ def test_wrong_inputs_fail_fast_naming_the_problem(llm_dir, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def single_run(llm_dir, tmp_path_factory):
-    from llava.train.text_only import run_text_only
-    from llava.train.train import parse_args, preflight
+    from llava.train.train import parse_args, preflight, run
 
     tmp = tmp_path_factory.mktemp("single")
     bad = [{"id": "with_image", "image": "x.png", "conversations": _turns("<image>\nColor?", "red")},
@@ -294,7 +293,7 @@ def single_run(llm_dir, tmp_path_factory):
             "--length_cache_dir", str(tmp / "lengths")]
     model_args, data_args, training_args = parse_args(argv)
     source = preflight(model_args, data_args, training_args)
-    result = run_text_only(model_args, data_args, training_args, source)
+    result = run(model_args, data_args, training_args, source)
     return tmp / "out", result
 
 
@@ -424,8 +423,7 @@ def test_two_process_zero3_run_through_the_script(tiny_dir, tmp_path):
 def test_lora_text_only_run_saves_merged_plain_weights(llm_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from llava.train.text_only import run_text_only
-    from llava.train.train import parse_args, preflight
+    from llava.train.train import parse_args, preflight, run
 
     data = _write(tmp_path / "text.json", _good(8))
     argv = ["--text_only", "True", "--model_name_or_path", str(llm_dir), "--data_path", str(data),
@@ -434,7 +432,7 @@ def test_lora_text_only_run_saves_merged_plain_weights(llm_dir, tmp_path):
             "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj,v_proj",
             "--group_by_modality_length", "False"]
     args = parse_args(argv)
-    result = run_text_only(*args, preflight(*args))
+    result = run(*args, preflight(*args))
     saved = load_file(str(tmp_path / "out" / "model.safetensors"))
     start = load_file(str(llm_dir / "model.safetensors"))
     assert set(saved) == set(start)  # merged: no lora_A/lora_B keys, the base model's names
