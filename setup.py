@@ -49,6 +49,8 @@ setup(
             "llava-export=llava.export.cli:main",
             "llava-datagen=llava.datagen.cli:main",
             "llava-eval=llava.eval.cli:main",
-        ]
+        ],
+        # What the commands run on when no real data or model is given (llava/embedded_default.py).
+        "llava.embedded_default": ["demo=llava.demo.embedded:prepare"],
     },
 )

@@ -150,10 +150,10 @@ def main(argv=None) -> dict:
     p.add_argument("--json", action="store_true", help="print JSON only")
     args = p.parse_args(argv)
     if args.tiny:
-        from llava.train.tiny_assets import prepare_tiny_assets
+        from llava import embedded_default
 
-        assets = prepare_tiny_assets(tempfile.mkdtemp() + "/tiny")
-        real, has_image, words = mixture_from_config(assets["TINY_DATA_EXTRACT"], assets["TINY_CHECKPOINT"])
+        assets = embedded_default.prepare(tempfile.mkdtemp() + "/tiny")
+        real, has_image, words = mixture_from_config(str(assets.data_extract), str(assets.checkpoint))
         source = "tiny embedded extraction data"
     elif args.data_config:
         if not args.model:

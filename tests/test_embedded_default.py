@@ -9,30 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from llava.train.tiny_assets import prepare_tiny_assets
+from llava import embedded_default
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory, copy_tiny_assets):
     root = tmp_path_factory.mktemp("embedded") / "tiny"
-    copy_tiny_assets(root)  # built by prepare_tiny_assets once per session (tests/conftest.py)
+    copy_tiny_assets(root)  # built once per session (tests/conftest.py)
     return root
 
 
 def test_assets_are_the_demo_world_and_models(tiny_assets_template):
-    paths = {k: Path(v) for k, v in prepare_tiny_assets(tiny_assets_template).items()}  # cached: no rebuild
-    world = paths["TINY_WORLD"]
+    assets = embedded_default.prepare(tiny_assets_template)  # cached: no rebuild
+    world = assets.world
     assert json.loads((world / "world.json").read_text())["train_images"] == 48
     assert (world / "mmstar" / "mmstar.parquet").is_file() and (world / "focus.json").is_file()
     # The start checkpoint is the demo LLM + demo SigLIP (96 px) with a fresh projector.
-    config = json.loads((paths["TINY_CHECKPOINT"] / "config.json").read_text())
-    assert config["mm_vision_tower"] == str(paths["TINY_VISION_TOWER"])
+    config = json.loads((assets.checkpoint / "config.json").read_text())
+    assert config["mm_vision_tower"] == str(assets.vision_tower)
     assert config["vision_config"]["image_size"] == 96 and config["vocab_size"] == json.loads(
-        (paths["TINY_LLM"] / "config.json").read_text())["vocab_size"]
+        (assets.llm / "config.json").read_text())["vocab_size"]
     # The extraction mixture is llava-datagen's output on the world plus captions and MC VQA.
     import yaml
 
-    mix = yaml.safe_load(paths["TINY_DATA_EXTRACT"].read_text())["datasets"]
+    mix = yaml.safe_load(assets.data_extract.read_text())["datasets"]
     assert [d.get("sampling_strategy") for d in mix] == ["all", "random:25%", "random:10%"]
     generated = json.loads(Path(mix[0]["json_path"]).read_text())
     assert len(generated) == 48 and "Especially, pay attention to" in generated[0]["conversations"][0]["value"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
+from llava import embedded_default
 from llava.datagen import steps as S
 from llava.datagen.images import DEFAULT_IMAGE_SIZE
 from llava.datagen.merge import MergeIncomplete, merge, status_lines
 from llava.datagen.sharding import resolve_shard
-from llava.datagen.sources import DatagenInputError, collect_items, load_dataset_list
+from llava.datagen.sources import DatagenInputError
 from llava.datagen.store import StoreError
 from llava.datagen.teachers import DEFAULT_MODEL, TeacherOptions, available_backends
 from llava.prompts import load_prompt_overrides
@@ -90,19 +90,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _embedded_default(args) -> None:
-    """No --datasets: the demo's shapes world with its deterministic scene teacher (a smoke test)."""
+    """No --datasets: the embedded default's world with its deterministic teacher (a smoke test)."""
     if args.datasets is None:
         if args.backend or args.model:
             raise DatagenInputError("--datasets is required with --backend/--model: the YAML listing your VQA files")
-        from llava.demo.assets import SHAPES_TEACHER
-        from llava.train.tiny_assets import BANNER, default_root, prepare_tiny_assets
-
-        root = default_root()
-        logger.warning(BANNER.format(what="no --datasets", root=root,
-                                     fix="Pass --datasets YAML, --output-dir and --model for real data generation."))
-        args.datasets = str(Path(prepare_tiny_assets(root)["TINY_WORLD"]) / "datagen.yaml")
-        args.backend = SHAPES_TEACHER
-        args.output_dir = args.output_dir or str(root / "datagen_cli")
+        root = embedded_default.default_root()
+        logger.warning(embedded_default.BANNER.format(
+            what="no --datasets", root=root,
+            fix="Pass --datasets YAML, --output-dir and --model for real data generation."))
+        assets = embedded_default.prepare(root)
+        args.datasets = str(assets.datagen_sources)
+        args.backend = assets.datagen_backend
+        args.output_dir = args.output_dir or str(assets.root / "datagen_cli")
     elif args.output_dir is None:
         raise DatagenInputError("--output-dir is required with --datasets")
     args.backend = args.backend or "hf"
@@ -110,17 +109,10 @@ def _embedded_default(args) -> None:
 
 
 def _run(args) -> int:
-    from llava.datagen.runner import RunConfig, TeacherSpec, run_shard
+    from llava.datagen.runner import RunConfig, TeacherSpec, generate
 
     _embedded_default(args)
     shard_id, num_shards = resolve_shard(args.num_shards, args.shard_id)
-    prompts = load_prompt_overrides(args.prompts)
-    specs = load_dataset_list(args.datasets)
-    items, report = collect_items(specs)
-    for line in report.summary_lines():
-        logger.info(line)
-    if not items:
-        raise DatagenInputError(f"{args.datasets}: no usable samples (need an image and human/gpt turns)")
     teacher = TeacherSpec(args.backend, _options(args, args.model))
     focus = None
     if args.focus_backend or args.focus_model:
@@ -130,9 +122,8 @@ def _run(args) -> int:
         max_new_tokens={step: getattr(args, f"max_new_tokens_{step}") for step in S.STEPS},
         image_size=args.image_size, force_new=args.force_new, retry_errors=args.retry_errors,
         progress=not args.no_progress)
-    logger.info("shard %d of %d: %d of %d items", shard_id, num_shards, len(range(shard_id, len(items), num_shards)),
-                len(items))
-    summaries = run_shard(items, report, specs, args.output_dir, shard_id, num_shards, teacher, focus, prompts, config)
+    summaries = generate(args.datasets, args.output_dir, teacher, focus, load_prompt_overrides(args.prompts), config,
+                         shard_id, num_shards)
     for summary in summaries:
         logger.info(summary.line())
         for example in summary.error_examples:

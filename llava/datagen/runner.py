@@ -336,3 +336,22 @@ def run_shard(items: list[Item], input_report: InputReport, datasets: list[Datas
         return summaries
     finally:
         store.unlock()
+
+
+def generate(datasets_yaml: str | Path, out_dir: str | Path, teacher: TeacherSpec,
+             focus_teacher: TeacherSpec | None = None, prompts: PromptSet | None = None,
+             config: RunConfig | None = None, shard_id: int = 0, num_shards: int = 1) -> list[StepSummary]:
+    """The library form of `llava-datagen run`: read the dataset list, collect the items and generate
+    one shard (all of them with the default single shard). `merge(out_dir)` then writes the data."""
+    from llava.datagen.sources import DatagenInputError, collect_items, load_dataset_list
+
+    specs = load_dataset_list(datasets_yaml)
+    items, report = collect_items(specs)
+    for line in report.summary_lines():
+        logger.info(line)
+    if not items:
+        raise DatagenInputError(f"{datasets_yaml}: no usable samples (need an image and human/gpt turns)")
+    logger.info("shard %d of %d: %d of %d items", shard_id, num_shards, len(range(shard_id, len(items), num_shards)),
+                len(items))
+    return run_shard(items, report, specs, out_dir, shard_id, num_shards, teacher, focus_teacher,
+                     prompts or PromptSet(), config or RunConfig())

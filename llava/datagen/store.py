@@ -7,12 +7,13 @@ recorded twice. An exclusive lock stops two processes from writing the same shar
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import time
 from pathlib import Path
+
+from llava.utils.folder_lock import FolderBusy, FolderLock
 
 MANIFEST = "manifest.json"
 FORMAT = "llava-datagen/1"
@@ -79,32 +80,20 @@ class ShardStore:
     def __init__(self, out_dir: str | Path, shard_id: int, num_shards: int):
         self.shard_id, self.num_shards = shard_id, num_shards
         self.dir = Path(out_dir) / shard_dir_name(shard_id, num_shards)
-        self._lock_handle = None
+        self._lock = FolderLock(self.dir)  # held while this process writes the shard
 
     def path(self, step: str) -> Path:
         return self.dir / f"{step}.jsonl"
 
     def lock(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.dir / ".lock", "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            handle.close()
-            raise StoreError(f"{self.dir} is being written by {owner}; one process per shard (check for a duplicate "
-                             f"job or a wrong --shard-id)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
-        handle.flush()
-        self._lock_handle = handle  # the lock lives as long as the handle (released on exit, even SIGKILL)
+            self._lock.acquire()
+        except FolderBusy as busy:
+            raise StoreError(f"{self.dir} is being written by {busy.holder}; one process per shard (check for a "
+                             "duplicate job or a wrong --shard-id)") from None
 
     def unlock(self) -> None:
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
+        self._lock.release()
 
     def load(self, step: str) -> tuple[dict[int, dict], bool]:
         records, partial = read_records(self.path(step), repair=True)

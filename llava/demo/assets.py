@@ -1,8 +1,9 @@
 """The demo's assets in one folder: the shapes world, its visual-extraction data, the demo tokenizer
 and the tiny random start models.
 
-This is also the embedded default of the main commands (`llava.train.tiny_assets`): the stage
-scripts, `llava-datagen run` and `llava-eval` fall back to it when no real data or model is given.
+These assets are also the embedded default of the main commands (`llava.demo.embedded`): the
+stage scripts, `llava-datagen run` and `llava-eval` fall back to them when no real data or model is
+given.
 
     ROOT/world        the shapes world (`llava.demo.build`)
     ROOT/tokenizer    the demo word-level tokenizer
@@ -51,20 +52,22 @@ def write_extract_mixture(datagen_yaml: str | Path, world_dir: str | Path, out: 
 
 
 def run_datagen(world_dir: str | Path, out_dir: str | Path, progress: bool = False) -> Path:
-    """`llava-datagen run` + `merge` on the world with the shapes teacher; returns the merged YAML."""
-    from llava.datagen.cli import main as datagen
+    """Data generation (the library behind `llava-datagen run` + `merge`) on the world with the
+    shapes teacher; returns the merged mixture YAML."""
+    from llava.datagen.merge import merge
+    from llava.datagen.runner import RunConfig, TeacherSpec, generate
+    from llava.datagen.teachers import TeacherOptions
 
-    args = ["run", "--datasets", str(Path(world_dir) / "datagen.yaml"), "--output-dir", str(out_dir),
-            "--backend", SHAPES_TEACHER]
-    if datagen(args + ([] if progress else ["--no-progress"])) != 0 or datagen(["merge", "--output-dir", str(out_dir)]) != 0:
-        raise RuntimeError(f"llava-datagen failed on the demo world in {world_dir}")
+    generate(Path(world_dir) / "datagen.yaml", out_dir, TeacherSpec(SHAPES_TEACHER, TeacherOptions()),
+             config=RunConfig(progress=progress))
+    merge(out_dir)
     return Path(out_dir) / "final" / "extraction_data.yaml"
 
 
 def prepare_demo_assets(root: str | Path, train_images: int | None = None, seed: int = 0,
                         progress: bool = False) -> None:
-    """Build everything under ``root`` in the layout above (the caller keeps the completion marker
-    and the paths: `llava.train.tiny_assets.tiny_paths`)."""
+    """Build everything under ``root`` in the layout above (`llava.demo.embedded` keeps the
+    completion marker and names the paths)."""
     from llava.demo.build import WorldConfig, build_world
     from llava.demo.models import REASONER_SHAPE, save_demo_llm, save_demo_siglip
     from llava.demo.tokenizer import build_demo_tokenizer

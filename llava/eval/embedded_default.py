@@ -1,18 +1,17 @@
-"""`llava-eval` with no benchmark configured: the demo's world and tiny random models.
+"""`llava-eval` with no benchmark configured: the embedded tiny default (`llava.embedded_default`).
 
-The held-out MMStar-layout benchmark of the shapes world, its stored focus file, the demo's tiny
-perception checkpoint and reasoner (untrained: a smoke test of the wiring, announced loudly in the
-first line) and small generation limits that suit them. Train real ones with `bash scripts/demo.sh`.
+Its MMStar-layout benchmark, stored focus file, tiny perception checkpoint and reasoner (untrained:
+a smoke test of the wiring, announced loudly in the first line) and the small generation limits
+that suit them. Train real tiny models with `bash scripts/demo.sh`.
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from llava import embedded_default
 
 # What the user named that only makes sense with a real benchmark.
 REAL_ONLY = ("data", "perception", "reasoner", "descriptions", "focus_file")
-# Generation limits for the tiny models (a thinking trace of the world is ~26 tokens).
-TINY_LIMITS = {"perception_max_new_tokens": 96, "budget": 48, "max_new_tokens": 64}
 
 
 def apply_embedded_default(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -27,32 +26,28 @@ def apply_embedded_default(parser: argparse.ArgumentParser, args: argparse.Names
     if given:
         parser.error(f"{args.command}: --benchmark is required with {', '.join(given)}")
 
-    from llava.demo.build import REASONER_PROMPTS
-    from llava.train.tiny_assets import BANNER, default_root, prepare_tiny_assets
-
-    root = default_root()
-    print("[llava-eval] " + BANNER.format(
+    root = embedded_default.default_root()
+    print("[llava-eval] " + embedded_default.BANNER.format(
         what="no --benchmark", root=root,
         fix="Pass --benchmark (mmstar, vmcbench, jsonl) and your --perception / --reasoner for a real evaluation."),
         flush=True)
-    paths = prepare_tiny_assets(root)
-    world = Path(paths["TINY_WORLD"])
-    args.benchmark, args.data = "mmstar", str(world / "mmstar" / "mmstar.parquet")
+    assets = embedded_default.prepare(root)
+    args.benchmark, args.data = "mmstar", str(assets.benchmark)
     if args.results_dir == "results/eval":
         args.results_dir = str(root / "eval")
     args.device = args.device or "cpu"
     args.dtype = "fp32" if args.dtype == "auto" else args.dtype
     if hasattr(args, "focus_file"):
-        args.focus_file = str(world / "focus.json")
+        args.focus_file = str(assets.focus_file)
     if hasattr(args, "perception"):
-        args.perception = paths["TINY_CHECKPOINT"]
+        args.perception = str(assets.checkpoint)
     if hasattr(args, "reasoner"):
-        args.reasoner = paths["TINY_REASONER"]
-        args.prompts = args.prompts or str(REASONER_PROMPTS)
+        args.reasoner = str(assets.reasoner)
+        args.prompts = args.prompts or str(assets.reasoner_prompts)
         args.greedy = True
     if hasattr(args, "descriptions"):
-        args.descriptions = str(world / "oracle_extractions.jsonl")
+        args.descriptions = str(assets.oracle_descriptions)
     defaults = parser.parse_args([args.command])  # what the user did not set is still at its default
-    for key, value in TINY_LIMITS.items():
+    for key, value in assets.eval_limits.items():
         if hasattr(args, key) and getattr(args, key) == getattr(defaults, key):
             setattr(args, key, value)

@@ -32,26 +32,24 @@ PYTHON="${PYTHON:-python}"
 llava_log() { echo "[$(date -u +%H:%M:%S)] [${STAGE}] $*"; }
 llava_die() { echo "[${STAGE}] error: $*" >&2; exit 2; }
 
-# --- tiny embedded default --------------------------------------------------------------------
+# --- tiny embedded default ---------------------------------------------------------------------
 TINY=0
 if [[ -z "${DATA_ROOT:-}" && -z "${DATA_CONFIG:-}" && -z "${DATA_PATH:-}" ]]; then
   TINY=1
   TINY_DIR="${TINY_DIR:-${TMPDIR:-/tmp}/llava_tiny_default}"
   llava_log "!!!!!!!!!! TINY EMBEDDED DEFAULT: neither DATA_ROOT nor DATA_CONFIG is set, so this trains the demo's TINY RANDOM model on its TINY SYNTHETIC shapes world (assets in $TINY_DIR). This is a smoke test, NOT a real training run. Set DATA_ROOT (and MODEL) for real training. !!!!!!!!!!"
-  if [[ "$(cat "$TINY_DIR/.complete" 2>/dev/null)" == 6-demo ]]; then
-    # Already built (layout of llava/train/tiny_assets.py, version 6-demo): skip a Python start-up.
-    TINY_LLM="$TINY_DIR/llm"; TINY_VISION_TOWER="$TINY_DIR/siglip"; TINY_CHECKPOINT="$TINY_DIR/llava"
-    TINY_REASONER="$TINY_DIR/reasoner"; TINY_DATA_REASONER="$TINY_DIR/world/reasoner.json"
-    TINY_DATA_PRETRAIN="$TINY_DIR/data/tiny_pretrain.yaml"; TINY_DATA_CAPTION="$TINY_DIR/data/tiny_caption.yaml"
-    TINY_DATA_EXTRACT="$TINY_DIR/data/tiny_extract.yaml"
-  else
-    llava_log "building the demo's world and tiny models in $TINY_DIR (once; about a minute)"
-    mkdir -p "$(dirname "$TINY_DIR")"
-    tiny_env="$("$PYTHON" -m llava.train.tiny_assets "$TINY_DIR" 2>"$TINY_DIR.build.log")" \
-      || llava_die "could not build the tiny default assets in $TINY_DIR (log: $TINY_DIR.build.log; run: $PYTHON -m llava.train.tiny_assets $TINY_DIR)"
-    # Only our KEY=value lines: libraries may print to stdout when imported.
-    eval "$(grep -E '^TINY_[A-Z_]+=' <<<"$tiny_env")"
+  llava_log "preparing the embedded default in $TINY_DIR (built once, about a minute; reused afterwards)"
+  tiny_log="$(mktemp "${TMPDIR:-/tmp}/llava_tiny_build.XXXXXX")"
+  # NUL-terminated KEY=value records: any byte may appear in a path, and nothing is evaluated.
+  while IFS= read -r -d '' record; do
+    key="${record%%=*}"
+    if [[ "$key" =~ ^TINY_[A-Z_]+$ ]]; then printf -v "$key" '%s' "${record#*=}"; fi
+  done < <("$PYTHON" -m llava.embedded_default "$TINY_DIR" 2>"$tiny_log" || printf 'TINY_FAILED=1\0')
+  if [[ -n "${TINY_FAILED:-}" || -z "${TINY_CHECKPOINT:-}" ]]; then
+    cat "$tiny_log" >&2
+    llava_die "could not prepare the embedded default in $TINY_DIR (run: $PYTHON -m llava.embedded_default \"$TINY_DIR\")"
   fi
+  rm -f "$tiny_log"
 fi
 
 # --- defaults every stage shares -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from llava.data.collator import SupervisedCollator
 from llava.data.dataset import SupervisedDataset
 from llava.data.lengths import ImageTokenSpec, mixture_lengths
 from llava.data.mixture import load_mixture
-from llava.data.tiny_data import write_bad_dataset, write_tiny_dataset
+from tiny_data import write_bad_dataset, write_tiny_dataset
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from llava.data.mixture import MixtureError, SamplingStrategy, expand_env, load_mixture
-from llava.data.tiny_data import write_bad_dataset, write_tiny_dataset
+from tiny_data import write_bad_dataset, write_tiny_dataset
 
 
 def _write_json(path, n):

@@ -16,9 +16,9 @@ def setup(tmp_path_factory, copy_tiny_assets):
     from llava.train.model_setup import image_token_spec
 
     assets = copy_tiny_assets(tmp_path_factory.mktemp("pack") / "tiny")
-    tok, model, processor, _ = load_pretrained_model(assets["TINY_CHECKPOINT"], None, None, device_map=None,
+    tok, model, processor, _ = load_pretrained_model(str(assets.checkpoint), None, None, device_map=None,
                                                      torch_dtype="float32", attn_implementation="sdpa")
-    ds = SupervisedDataset(load_mixture(assets["TINY_DATA_EXTRACT"]), tok, processor, image_token_spec(model))
+    ds = SupervisedDataset(load_mixture(str(assets.data_extract)), tok, processor, image_token_spec(model))
     return tok, model, ds
 
 

@@ -90,3 +90,26 @@ def test_every_shipped_mixture_parses(yaml_path, monkeypatch):
     specs, _ = read_specs(yaml_path)
     assert specs and all(str(s.json_path).startswith("/data/") for s in specs)
     assert all(s.image_folder is not None and str(s.image_folder).startswith("/data/") for s in specs)
+
+
+def test_tiny_dir_with_shell_syntax_is_data_not_code(tmp_path_factory, copy_tiny_assets):
+    """The paths of the embedded default reach the shell as NUL-separated data: a folder name with a
+    newline and a command substitution stays a name, and nothing runs."""
+    base = tmp_path_factory.mktemp("evil")
+    marker = base / "pwned"
+    tricky = base / f"a\nTINY_CHECKPOINT=$(touch {marker})\nb"
+    copy_tiny_assets(tricky)
+    proc, flags, _ = dry_run("finetune_extract.sh", TINY_DIR=tricky)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    assert "$(touch" in proc.stdout  # the launch line shows the folder name as it is
+
+
+def test_a_failing_embedded_default_build_stops_the_script(tmp_path):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "data.txt").write_text("a user's file")
+    proc, _, launch = dry_run("finetune_extract.sh", TINY_DIR=occupied)
+    assert proc.returncode == 2 and not launch
+    assert "not created by the embedded default" in proc.stderr
+    assert (occupied / "data.txt").read_text() == "a user's file"

@@ -20,7 +20,7 @@ def assets(tmp_path_factory, copy_tiny_assets):
 
 
 def _args(assets, tmp_path, **over):
-    base = {"--model_name_or_path": assets["TINY_CHECKPOINT"], "--data_path": assets["TINY_DATA_EXTRACT"],
+    base = {"--model_name_or_path": str(assets.checkpoint), "--data_path": str(assets.data_extract),
             "--output_dir": str(tmp_path / "out"), "--report_to": "none"}
     base.update(over)
     return [x for kv in base.items() for x in kv]
@@ -47,7 +47,7 @@ def test_missing_paths_fail_fast_naming_them(assets, tmp_path, capsys, flag, val
 
 def test_missing_image_folder_and_optimizer_block_fail_fast(assets, tmp_path, capsys):
     (tmp_path / "mix.yaml").write_text("datasets:\n  - json_path: %s\n    image_folder: %s\n" % (
-        Path(assets["TINY_WORLD"]) / "captions.json", tmp_path / "no_images"))
+        assets.world / "captions.json", tmp_path / "no_images"))
     assert main(_args(assets, tmp_path, **{"--data_path": str(tmp_path / "mix.yaml")})) == 2
     assert str(tmp_path / "no_images") in capsys.readouterr().err
     ds = tmp_path / "ds.json"
@@ -59,8 +59,8 @@ def test_missing_image_folder_and_optimizer_block_fail_fast(assets, tmp_path, ca
 def test_model_kind_comes_from_config_not_path(assets, tmp_path):
     llm_named_llava = tmp_path / "llava-qwen3-onevision"
     ckpt_named_plain = tmp_path / "qwen3-plain-llm"
-    shutil.copytree(assets["TINY_LLM"], llm_named_llava)
-    shutil.copytree(assets["TINY_CHECKPOINT"], ckpt_named_plain)
+    shutil.copytree(str(assets.llm), llm_named_llava)
+    shutil.copytree(str(assets.checkpoint), ckpt_named_plain)
     assert not inspect_model_source(str(llm_named_llava)).is_llava
     assert inspect_model_source(str(ckpt_named_plain)).is_llava
 
@@ -71,7 +71,7 @@ def _trainer(assets, tmp_path, **train_kw):
     from llava.train.parts import set_trainable_parts
     from llava.train.trainer import LLaVATrainer
 
-    _, model, _, _ = load_pretrained_model(assets["TINY_CHECKPOINT"], None, None, device_map=None,
+    _, model, _, _ = load_pretrained_model(str(assets.checkpoint), None, None, device_map=None,
                                            torch_dtype="float32")
     parts = train_kw.pop("parts", ["mm_vision_tower", "mm_mlp_adapter", "mm_language_model"])
     set_trainable_parts(model, parts)
@@ -112,7 +112,7 @@ def test_lora_is_merged_when_saving(assets, tmp_path):
     from llava.train.consolidated_save import save_consolidated_weights
     from llava.train.model_setup import _add_lora
 
-    _, model, _, _ = load_pretrained_model(assets["TINY_CHECKPOINT"], None, None, device_map=None,
+    _, model, _, _ = load_pretrained_model(str(assets.checkpoint), None, None, device_map=None,
                                            torch_dtype="float32")
     peft_model = _add_lora(model, ModelArguments(model_name_or_path="x", lora_r=4, lora_alpha=8))
     lora_names = [n for n, _ in peft_model.named_parameters() if "lora_B" in n]

@@ -70,7 +70,7 @@ def s0(root, tiny_dir):
 
 @pytest.fixture(scope="module")
 def bad(root, s0):
-    from llava.data.tiny_data import write_bad_dataset
+    from tiny_data import write_bad_dataset
 
     yaml_path, expected = write_bad_dataset(root / "bad_data", model_max_length=256, num_good=6)
     out = root / "runs" / "bad"

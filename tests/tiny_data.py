@@ -4,7 +4,7 @@
 pretraining format, generic descriptions, question-specific extraction data with a few text-only
 samples) and one YAML mixture per stage, with varied image sizes and aspect ratios (anyres grids,
 length grouping): the data and model tests use it. (The commands' embedded default is the demo's
-world, `llava.train.tiny_assets`.) `write_bad_dataset(dir)` adds one broken sample of every kind the
+world, `llava.embedded_default`.) `write_bad_dataset(dir)` adds one broken sample of every kind the
 loader must survive (missing image, corrupt image, malformed JSONL line, empty conversation,
 over-long sample).
 """
