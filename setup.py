@@ -23,7 +23,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    "dev": ["pytest>=9", "pytest-timeout>=2.3"],
+    "dev": ["pytest>=9", "pytest-timeout>=2.3", "import-linter>=2.17"],
     # open_clip needs torchvision, which pulls a CUDA torch on CPU-only machines: opt in explicitly.
     "openclip": ["open_clip_torch>=3.3"],
     "gpu": ["flash-attn>=2.7"],

@@ -7,7 +7,7 @@ from transformers import Qwen2ForCausalLM, Qwen2Model
 from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
 from llava.model.language_models.configs import LlavaQwenConfig
-from llava.model.registration import register_model
+from llava.model.language_models.registration import register_model
 from llava.model.multimodal import LlavaMetaForCausalLM, LlavaMetaModel
 
 

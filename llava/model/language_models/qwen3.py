@@ -6,7 +6,7 @@ from transformers import Qwen3ForCausalLM, Qwen3Model
 from transformers.models.qwen3.modeling_qwen3 import Qwen3PreTrainedModel
 
 from llava.model.language_models.configs import LlavaQwen3Config
-from llava.model.registration import register_model
+from llava.model.language_models.registration import register_model
 from llava.model.multimodal import LlavaMetaForCausalLM, LlavaMetaModel
 
 
