@@ -179,10 +179,8 @@ def _item_record(step: str, item: Item, outputs: dict[int, object]) -> dict:
         return _record(item, error=str(exc))
 
 
-def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: TeacherSpec, pool: _TeacherPool,
-             prompts: PromptSet, folders: dict[str, object], config: RunConfig) -> StepSummary:
-    summary = StepSummary(step, len(shard_items))
-    started = time.perf_counter()
+def _resume_state(step: str, store: ShardStore, config: RunConfig, summary: StepSummary):
+    """(records done before, upstream records by step) of this shard, after the retry/repair rules."""
     if config.retry_errors:
         dropped = store.drop_errors(step)
         if dropped:
@@ -193,10 +191,47 @@ def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: Teache
                        step, store.path(step))
     summary.done_before = len(done)
     summary.errors = sum("error" in r for r in done.values())
-    upstream = {need: store.load(need)[0] for need in S.NEEDS[step]}
+    return done, {need: store.load(need)[0] for need in S.NEEDS[step]}
+
+
+def _decoded_images(chunk: list[Item], futures: dict) -> tuple[dict, list[dict]]:
+    """(index -> teacher image, error records of the items whose image could not be read)."""
+    images, errors = {}, []
+    for item in chunk:
+        try:
+            images[item.index] = futures[item.index].result()
+        except Exception as exc:  # noqa: BLE001 - unreadable image -> error record
+            errors.append(_record(item, error=str(exc)))
+    return images, errors
+
+
+def _answered_batches(teacher: Teacher, step: str, requests: list[S.Request], by_index: dict[int, Item],
+                      images: dict, batch_size: int, max_new_tokens: int):
+    """Generate `requests` batch by batch; yields (the teacher's results, records of the items whose
+    last request that batch answered)."""
+    parts_left: dict[int, int] = {}
+    for r in requests:
+        parts_left[r.index] = parts_left.get(r.index, 0) + 1
+    answers: dict[int, dict[int, object]] = {i: {} for i in parts_left}
+    for start in range(0, len(requests), batch_size):
+        batch = requests[start:start + batch_size]
+        results = _generate(teacher, step, batch, images, max_new_tokens)
+        records = []
+        for request, result in zip(batch, results):
+            answers[request.index][request.part] = result
+            parts_left[request.index] -= 1
+            if not parts_left[request.index]:
+                records.append(_item_record(step, by_index[request.index], answers.pop(request.index)))
+        yield results, records
+
+
+def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: TeacherSpec, pool: _TeacherPool,
+             prompts: PromptSet, folders: dict[str, object], config: RunConfig) -> StepSummary:
+    summary = StepSummary(step, len(shard_items))
+    started = time.perf_counter()
+    done, upstream = _resume_state(step, store, config, summary)
     ready, upstream_failed, summary.waiting = _partition(shard_items, done, upstream)
 
-    max_new_tokens = config.max_new_tokens[step]
     batch_size = config.batch_size or spec.default_batch_size()
     chunk_size = max(batch_size, min(batch_size * CHUNK_BATCHES, MAX_CHUNK_ITEMS))
     chunks = [ready[i:i + chunk_size] for i in range(0, len(ready), chunk_size)]
@@ -223,35 +258,19 @@ def run_step(step: str, store: ShardStore, shard_items: list[Item], spec: Teache
     pending_images = _load_images(executor, chunks[0], folders, config.image_size) if executor else {}
     try:
         for chunk_no, chunk in enumerate(chunks):
-            images, records = {}, []
+            images = {}
             if executor:
                 futures = pending_images
                 if chunk_no + 1 < len(chunks):  # decode the next chunk while the teacher works on this one
                     pending_images = _load_images(executor, chunks[chunk_no + 1], folders, config.image_size)
-                for item in chunk:
-                    try:
-                        images[item.index] = futures[item.index].result()
-                    except Exception as exc:  # noqa: BLE001 - unreadable image -> error record
-                        records.append(_record(item, error=str(exc)))
-            write(records)
+                images, unreadable = _decoded_images(chunk, futures)
+                write(unreadable)
             by_index = {item.index: item for item in chunk if not executor or item.index in images}
             requests = [r for item in by_index.values()
                         for r in S.requests_for(step, item, prompts, {n: upstream[n][item.index] for n in upstream})]
             requests.sort(key=lambda r: len(r.prompt), reverse=True)  # longest first: memory limits show up early
-            parts_left = {}
-            for r in requests:
-                parts_left[r.index] = parts_left.get(r.index, 0) + 1
-            answers: dict[int, dict[int, object]] = {i: {} for i in parts_left}
-            for start in range(0, len(requests), batch_size):
-                batch = requests[start:start + batch_size]
-                results = _generate(pool.get(spec), step, batch, images, max_new_tokens)
-                records = []
-                for request, result in zip(batch, results):
-                    answers[request.index][request.part] = result
-                    parts_left[request.index] -= 1
-                    if parts_left[request.index]:
-                        continue
-                    records.append(_item_record(step, by_index[request.index], answers.pop(request.index)))
+            for results, records in _answered_batches(pool.get(spec), step, requests, by_index, images, batch_size,
+                                                      config.max_new_tokens[step]):
                 if all(isinstance(r, Exception) for r in results):
                     failed_batches += 1
                     held_errors.extend(records)

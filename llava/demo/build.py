@@ -105,30 +105,22 @@ def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> d
     }
 
 
-def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompts: PromptSet | None = None,
-                progress: bool = True, reasoner_prompts: PromptSet | None = None) -> dict:
-    """Generate the world into ``out_dir``; returns a summary (counts per file).
-
-    ``prompts``: the paper's prompts (captions); ``reasoner_prompts``: the stage-2 prompt of the
-    reasoner data (default: the demo's ``reasoner_prompts.yaml``).
-    """
+def _training_split(out: Path, config: WorldConfig, prompts: PromptSet, progress: bool) -> dict[str, list]:
+    """Training images with their scene graphs, open-ended VQA (datagen input), captions and
+    multiple-choice VQA."""
     from tqdm import tqdm
 
-    prompts = prompts or PromptSet()
-    reasoner_prompts = reasoner_prompts or load_prompt_overrides(REASONER_PROMPTS)
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    scenes, vqa, captions, vqa_mc = [], [], [], []
+    data = {"scenes": [], "vqa": [], "captions": [], "vqa_mc": []}
     for n in tqdm(range(config.train_images), desc="world: training images", disable=not progress):
         scene = world.make_scene(config.seed, "train", n, text_prob=config.text_prob)
         image = f"images/{scene.id}.png"
         _save_png(world.render(scene, config.image_size), out / image)
         description = world.describe(scene)
-        scenes.append({"id": scene.id, "split": "train", "image": image, "description": description,
-                       "graph": scene.to_dict()})
+        data["scenes"].append({"id": scene.id, "split": "train", "image": image, "description": description,
+                               "graph": scene.to_dict()})
         vqa_rng = world._rng(config.seed, "train", n, "vqa")
-        vqa.append(_vqa_sample(scene, image, vqa_rng, vqa_rng.randint(1, config.questions_per_image)))
-        captions.append({"id": scene.id, "image": image, "conversations": [
+        data["vqa"].append(_vqa_sample(scene, image, vqa_rng, vqa_rng.randint(1, config.questions_per_image)))
+        data["captions"].append({"id": scene.id, "image": image, "conversations": [
             {"from": "human", "value": "<image>\n" + prompts.caption_prompt},
             {"from": "gpt", "value": description}]})
         # One multiple-choice question per image: types cycle (the next one the scene supports),
@@ -138,11 +130,17 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
             mc = world.make_mc(config.seed, "train", n, qtypes[(n + k) % len(qtypes)], world.LETTERS[n % 4],
                                config.text_prob, scene=scene)
             if mc is not None:
-                vqa_mc.append(mc_vqa_sample(mc, image, f"{scene.id}_mc"))
+                data["vqa_mc"].append(mc_vqa_sample(mc, image, f"{scene.id}_mc"))
                 break
+    return data
+
+
+def _benchmark_split(out: Path, config: WorldConfig, progress: bool) -> dict:
+    """The held-out benchmark: MMStar-layout rows, the annotated rows, focus and ground-truth extractions."""
+    from tqdm import tqdm
 
     items = world.benchmark_items(config.seed + 1_000_003, config.per_type, text_prob=config.text_prob)
-    bench_rows, parquet_rows, focus, oracle = [], [], {}, []
+    data = {"scenes": [], "benchmark": [], "parquet": [], "focus": {}, "oracle": []}
     for item in tqdm(items, desc="world: benchmark", disable=not progress):
         scene = item.scene
         scene.id = f"bench_{item.index:05d}"
@@ -155,16 +153,22 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
                "category": category, "l2_category": l2}
         buf = io.BytesIO()
         img.save(buf, format="PNG")
-        parquet_rows.append({**row, "image": {"bytes": buf.getvalue(), "path": image},
-                             "meta_info": {"source": "shapes-world", "split": "bench", "image_path": image}})
-        bench_rows.append({**row, "image": image, "question_type": qtype, "focus": item.question.focus,
-                           "description": world.describe(scene), "statement": item.question.statement,
-                           "thinking": item.thinking(), "graph": scene.to_dict()})
-        focus[str(item.index)] = item.question.focus
-        oracle.append({"index": str(item.index),
-                       "description": world.extraction_description(scene, [item.question.statement])})
-        scenes.append({"id": scene.id, "split": "bench", "image": image,
-                       "description": world.describe(scene), "graph": scene.to_dict()})
+        data["parquet"].append({**row, "image": {"bytes": buf.getvalue(), "path": image},
+                                "meta_info": {"source": "shapes-world", "split": "bench", "image_path": image}})
+        data["benchmark"].append({**row, "image": image, "question_type": qtype, "focus": item.question.focus,
+                                  "description": world.describe(scene), "statement": item.question.statement,
+                                  "thinking": item.thinking(), "graph": scene.to_dict()})
+        data["focus"][str(item.index)] = item.question.focus
+        data["oracle"].append({"index": str(item.index),
+                               "description": world.extraction_description(scene, [item.question.statement])})
+        data["scenes"].append({"id": scene.id, "split": "bench", "image": image,
+                               "description": world.describe(scene), "graph": scene.to_dict()})
+    return data
+
+
+def _reasoner_data(config: WorldConfig, reasoner_prompts: PromptSet, progress: bool) -> list[dict]:
+    """Text-only reasoner samples: a description (generic or extraction), a question, a thinking trace."""
+    from tqdm import tqdm
 
     reasoner = []
     rng = random.Random(f"shapes/{config.seed}/reasoner")
@@ -177,21 +181,38 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
         else:
             description = world.describe(item.scene)
         reasoner.append(reasoner_sample(item, description, reasoner_prompts, f"reason_{n:06d}"))
+    return reasoner
 
-    _write_jsonl(out / "scenes.jsonl", scenes)
-    _write_jsonl(out / "benchmark.jsonl", bench_rows)
-    _write_jsonl(out / "oracle_extractions.jsonl", oracle)
-    for name, data in (("vqa.json", vqa), ("captions.json", captions), ("reasoner.json", reasoner),
-                       ("vqa_mc.json", vqa_mc), ("focus.json", focus)):
+
+def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompts: PromptSet | None = None,
+                progress: bool = True, reasoner_prompts: PromptSet | None = None) -> dict:
+    """Generate the world into ``out_dir``; returns a summary (counts per file).
+
+    ``prompts``: the paper's prompts (captions); ``reasoner_prompts``: the stage-2 prompt of the
+    reasoner data (default: the demo's ``reasoner_prompts.yaml``).
+    """
+    prompts = prompts or PromptSet()
+    reasoner_prompts = reasoner_prompts or load_prompt_overrides(REASONER_PROMPTS)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    train = _training_split(out, config, prompts, progress)
+    bench = _benchmark_split(out, config, progress)
+    reasoner = _reasoner_data(config, reasoner_prompts, progress)
+
+    _write_jsonl(out / "scenes.jsonl", train["scenes"] + bench["scenes"])
+    _write_jsonl(out / "benchmark.jsonl", bench["benchmark"])
+    _write_jsonl(out / "oracle_extractions.jsonl", bench["oracle"])
+    for name, data in (("vqa.json", train["vqa"]), ("captions.json", train["captions"]), ("reasoner.json", reasoner),
+                       ("vqa_mc.json", train["vqa_mc"]), ("focus.json", bench["focus"])):
         (out / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
-    _write_mmstar_parquet(out / "mmstar" / "mmstar.parquet", parquet_rows)
+    _write_mmstar_parquet(out / "mmstar" / "mmstar.parquet", bench["parquet"])
     (out / "datagen.yaml").write_text(
         "# Data-generation input: llava-datagen run --datasets THIS_FILE "
         "--backend llava.demo.scene_teacher:ShapesTeacher ...\n"
         "datasets:\n  - name: shapes\n    json_path: vqa.json\n    image_folder: .\n", encoding="utf-8")
-    summary = {"config": vars(config) if hasattr(config, "__dict__") else {}, "train_images": len(vqa),
-               "mc_vqa_samples": len(vqa_mc),
-               "benchmark_questions": len(bench_rows), "reasoner_samples": len(reasoner),
+    summary = {"config": vars(config) if hasattr(config, "__dict__") else {}, "train_images": len(train["vqa"]),
+               "mc_vqa_samples": len(train["vqa_mc"]),
+               "benchmark_questions": len(bench["benchmark"]), "reasoner_samples": len(reasoner),
                "question_types": {t: list(c) for t, c in world.QUESTION_TYPES.items()}}
     (out / "world.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary

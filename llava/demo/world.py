@@ -473,14 +473,6 @@ def statement_for(question: str, answer: str, scene: Scene | None = None) -> str
     return compose_statement(question, lookup_key(scene, question), answer)
 
 
-def merge_focus(foci: list[str]) -> str:
-    """One focus for several questions of an image, as the paper merges them."""
-    unique = list(dict.fromkeys(f for f in foci if f))
-    if len(unique) <= 1:
-        return unique[0] if unique else "the objects in the image"
-    return ", ".join(unique[:-1]) + " and " + unique[-1]
-
-
 def extraction_description(scene: Scene, statements: list[str]) -> str:
     """What the scene teacher writes in step 2: the canonical description plus the statements."""
     extra = [s.strip() for s in statements if s.strip()]

@@ -38,10 +38,6 @@ def load_deepspeed_config(path_or_dict: str | Path | dict) -> dict:
     return cfg
 
 
-def zero_stage(cfg: dict | None) -> int:
-    return int((cfg or {}).get("zero_optimization", {}).get("stage", 0))
-
-
 def offloads_optimizer(cfg: dict | None) -> bool:
     off = (cfg or {}).get("zero_optimization", {}).get("offload_optimizer") or {}
     return off.get("device", "none") in ("cpu", "nvme")
