@@ -21,33 +21,15 @@ MERGE_SIZE = 2
 TEMPORAL_PATCH_SIZE = 2
 
 
-def build_tiny_qwen3_vl(
-    save_dir: str | Path,
-    seed: int = 0,
-    max_image_pixels: int = 128 * 128,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    init_std: float = 0.2,
-) -> Path:
-    """Write a tiny Qwen3-VL checkpoint that `AutoModelForImageTextToText` and the processor load.
+def _tiny_config(tokenizer, hidden_size: int, num_layers: int, init_std: float):
+    from transformers import Qwen3VLConfig
 
-    `max_image_pixels` caps the image processor's resize (the real model allows ~16M pixels): a
-    512x512 teacher image becomes 128x128, i.e. 64 patches and 16 image tokens, which keeps a batch
-    of 16 well under a second on CPU. `init_std` is larger than transformers' default 0.02 so that
-    greedy outputs differ between prompts instead of collapsing to one repeated token.
-    """
-    import torch
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    save_dir = Path(save_dir)
-    tokenizer = build_tiny_qwen3_tokenizer(save_dir)
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in {
         "image": "<|image_pad|>", "video": "<|video_pad|>", "vision_start": "<|vision_start|>",
         "vision_end": "<|vision_end|>", "pad": "<|endoftext|>", "eos": "<|im_end|>",
     }.items()}
     head_dim = 16
-    config = Qwen3VLConfig(
+    return Qwen3VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
@@ -83,12 +65,10 @@ def build_tiny_qwen3_vl(
         vision_end_token_id=ids["vision_end"],
         tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids["eos"]
-    model.generation_config.pad_token_id = ids["pad"]
-    model.generation_config.do_sample = False
-    model.save_pretrained(save_dir)
+
+
+def _save_processor_files(save_dir: Path, max_image_pixels: int) -> None:
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     size = {"shortest_edge": (PATCH_SIZE * MERGE_SIZE) ** 2, "longest_edge": max_image_pixels}
     image_processor = Qwen2VLImageProcessorPil(
@@ -107,4 +87,34 @@ def build_tiny_qwen3_vl(
         "min_frames": 4, "max_frames": 16,
     }
     (save_dir / "video_preprocessor_config.json").write_text(json.dumps(video_config, indent=2) + "\n")
+
+
+def build_tiny_qwen3_vl(
+    save_dir: str | Path,
+    seed: int = 0,
+    max_image_pixels: int = 128 * 128,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    init_std: float = 0.2,
+) -> Path:
+    """Write a tiny Qwen3-VL checkpoint that `AutoModelForImageTextToText` and the processor load.
+
+    `max_image_pixels` caps the image processor's resize (the real model allows ~16M pixels): a
+    512x512 teacher image becomes 128x128, i.e. 64 patches and 16 image tokens, which keeps a batch
+    of 16 well under a second on CPU. `init_std` is larger than transformers' default 0.02 so that
+    greedy outputs differ between prompts instead of collapsing to one repeated token.
+    """
+    import torch
+    from transformers import Qwen3VLForConditionalGeneration
+
+    save_dir = Path(save_dir)
+    tokenizer = build_tiny_qwen3_tokenizer(save_dir)
+    config = _tiny_config(tokenizer, hidden_size, num_layers, init_std)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    model.generation_config.do_sample = False
+    model.save_pretrained(save_dir)
+    _save_processor_files(save_dir, max_image_pixels)
     return save_dir
