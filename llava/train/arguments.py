@@ -91,3 +91,6 @@ class TrainingArguments(transformers.TrainingArguments):
     push_to_hub_private: bool = field(default=False)
     push_to_hub_revision: str | None = field(default=None)
     push_to_hub_layout: str = field(default="hf", metadata={"help": "hf (transformers-native) | llava"})
+    continue_training: bool = field(default=False, metadata={
+        "help": "The output folder holds a finished run: train it further (from its newest complete "
+                "checkpoint, up to a larger --max_steps) instead of stopping with 'already complete'"})

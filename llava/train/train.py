@@ -90,17 +90,46 @@ def init_distributed(training_args) -> None:
 
 
 def resolve_resume(training_args) -> str | None:
-    """`--resume_from_checkpoint auto|latest` -> the newest checkpoint-N in output_dir (or None)."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """`--resume_from_checkpoint auto|latest` -> the newest complete checkpoint-N in output_dir (or
+    None); incomplete newer ones (a process killed while writing) are named and skipped."""
+    from llava.train.run_state import newest_complete_checkpoint
 
     r = training_args.resume_from_checkpoint
-    if r in ("auto", "latest"):
-        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
-        logger.info("resume: %s", last or "no checkpoint found, starting fresh")
-        return last
+    if r in ("auto", "latest") or (r is None and training_args.continue_training):
+        last, skipped = newest_complete_checkpoint(training_args.output_dir)
+        for folder, why in skipped:
+            logger.warning("resume: skipping %s: %s", folder, why)
+        logger.info("resume: %s", last or "no complete checkpoint found, starting fresh")
+        return str(last) if last else None
     if r and not os.path.isdir(r):
         raise FileNotFoundError(f"--resume_from_checkpoint {r}: the folder does not exist")
     return r
+
+
+def already_complete(training_args) -> bool:
+    """A finished run in output_dir stays as it is unless --continue_training True (then its marker
+    goes, so a crash while continuing is not mistaken for a finished run)."""
+    from llava.train.run_state import clear_finished, finished_run
+
+    finished = finished_run(training_args.output_dir)
+    if finished is None:
+        return False
+    if not training_args.continue_training:
+        print(f"llava-train: already complete: {training_args.output_dir} holds a run that finished at step "
+              f"{finished.get('global_step')} ({finished.get('finished_at')}); nothing was changed. To train it "
+              "further pass --continue_training True (with a larger --max_steps); to start over use another "
+              "--output_dir.", flush=True)
+        return True
+    if training_args.max_steps > 0 and isinstance(finished.get("global_step"), int) \
+            and finished["global_step"] >= training_args.max_steps:
+        print(f"llava-train: already complete: {training_args.output_dir} finished at step "
+              f"{finished['global_step']} >= --max_steps {training_args.max_steps}; raise --max_steps to continue "
+              "training it.", flush=True)
+        return True
+    if int(os.environ.get("RANK", "0")) == 0:
+        clear_finished(training_args.output_dir)
+    logger.info("continuing the finished run in %s (step %s)", training_args.output_dir, finished.get("global_step"))
+    return False
 
 
 def run(model_args, data_args, training_args, source) -> dict:
@@ -150,6 +179,7 @@ def train_and_save(trainer, mixture, training_args, resume: str | None) -> dict:
 
     from llava.train.callbacks import MixtureLoggingCallback
     from llava.train.preemption import install_preemption_handler, was_preempted
+    from llava.train.run_state import mark_finished
 
     install_preemption_handler(trainer)
     trainer.train(resume_from_checkpoint=resume)
@@ -166,6 +196,8 @@ def train_and_save(trainer, mixture, training_args, resume: str | None) -> dict:
         path = skipped.write_report(training_args.output_dir)
         logger.info("skipped-samples report: %s (%d sample(s))", path, len(skipped))
         MixtureLoggingCallback.log_final(skipped.summary())
+    if training_args.should_save:
+        mark_finished(training_args.output_dir, trainer.state.global_step, trainer.state.max_steps)
     if training_args.should_save and training_args.push_to_hub_repo:
         push_after_training(training_args)
     if torch.distributed.is_initialized():
@@ -216,13 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()
+    from llava.train.launcher import die_with_launcher
+    from llava.train.run_state import OutputDirBusy, hold_output_dir
+
     try:
         model_args, data_args, training_args = parse_args(argv)
         source = preflight(model_args, data_args, training_args)
-    except (ValueError, FileNotFoundError) as e:
+        if int(os.environ.get("RANK", "0")) == 0:
+            lock = hold_output_dir(training_args.output_dir)  # noqa: F841 - held until the process exits
+        if already_complete(training_args):
+            return 0
+    except (ValueError, FileNotFoundError, OutputDirBusy) as e:
         logger.error("%s", e)
         print(f"llava-train: error: {e}", file=sys.stderr)
         return 2
+    die_with_launcher()
     init_distributed(training_args)
     run(model_args, data_args, training_args, source)
     shutdown()

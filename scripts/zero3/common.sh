@@ -14,7 +14,8 @@
 #                     TUNABLE_PARTS, CONV_TEMPLATE, IMAGE_ASPECT_RATIO, LORA (1 = LoRA on the LLM)
 #   DeepSpeed         DEEPSPEED_CONFIG (default zero3.json; zero3_offload.json offloads to CPU;
 #                     zero3_tiny.json, the tiny default's: one gradient bucket, see below)
-#   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest checkpoint-N in OUTPUT_DIR)
+#   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest complete checkpoint-N in
+#                     OUTPUT_DIR), CONTINUE=1 (train a finished run further, with a larger MAX_STEPS)
 #   launch            NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NPROC_PER_NODE, PYTHON,
 #                     DRY_RUN=1 (print the command, do not launch)
 #   monitoring        REPORT_TO (auto|wandb|none), RUN_NAME, WANDB_PROJECT, NUM_WORKERS
@@ -146,6 +147,7 @@ llava_launch() {
   [[ -n "${IMAGE_FOLDER:-}" ]] && optional+=(--image_folder "$IMAGE_FOLDER")
   [[ "${LORA:-0}" == 1 ]] && optional+=(--lora_enable True)
   [[ -n "${RESUME:-auto}" && "${RESUME:-auto}" != none ]] && optional+=(--resume_from_checkpoint "${RESUME:-auto}")
+  [[ "${CONTINUE:-0}" == 1 ]] && optional+=(--continue_training True)
 
   llava_log "model=$model"
   llava_log "data=$data output=$output"
