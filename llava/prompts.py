@@ -13,7 +13,7 @@ from pathlib import Path
 
 PROMPT_VERSION = "v1"
 
-# --- visual extraction data generation (REFERENCE.md section 5) ---------------------------------
+# --- visual extraction data generation (docs/data_generation.md) -------------------------------
 STATEMENT_INSTRUCTION = (
     "Your task is to convert each question\u2013answer pair about an image into a concise, fully "
     "self-contained declarative statement. The resulting statements should be understandable on "

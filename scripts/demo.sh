@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole method on a laptop (issue 7): a synthetic shapes world, run through the real pipeline.
+# The whole method on a laptop (docs/demo.md): a synthetic shapes world, run through the real pipeline.
 # Tiny random models, synthetic data, CPU only: it shows the wiring, it is not a real training run.
 #
 #   bash scripts/demo.sh                 # everything under ./demo_run
@@ -30,7 +30,7 @@ DEMO_DIR="${DEMO_DIR:-$PWD/demo_run}"
 PYTHON="${PYTHON:-python}"
 # Seed 2: of seeds 0-2 (3-layer perception LLM) the one whose run met every learning target; all three
 # learned the objects (99-100%) and reached Extract+Think 69-82%, but seed 0 missed the relation
-# look-up and seed 1 the shape one (README, docs/demo_research.md session 10).
+# look-up and seed 1 the shape one (docs/demo.md, docs/demo_research.md 2026-12-05).
 SEED="${SEED:-2}"
 PROJECTOR_STEPS="${PROJECTOR_STEPS:-40}"
 CAPTION_STEPS="${CAPTION_STEPS:-650}"
@@ -123,7 +123,7 @@ export SAVE_STEPS=1000000 RESUME=none SEED WARMUP_RATIO=0.05
 export MASTER_PORT="${MASTER_PORT:-$((29600 + RANDOM % 300))}"
 # One gradient bucket for the tiny models (scripts/zero3/common.sh says why: 1.6-2x faster steps).
 export DEEPSPEED_CONFIG="${DEEPSPEED_CONFIG:-$REPO_ROOT/scripts/zero3/zero3_tiny.json}"
-# Issue 7's measured recipe for tiny models: AdamW lr 2e-3 on every part (the paper's 1e-5 is for
+# The measured recipe for tiny models: AdamW lr 2e-3 on every part (the paper's 1e-5 is for
 # pretrained 1-2B models and would not move random weights in a few dozen steps).
 export LR="${DEMO_LR:-2e-3}" VISION_LR="${DEMO_LR:-2e-3}"
 

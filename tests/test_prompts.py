@@ -1,4 +1,5 @@
-"""Prompt texts must equal REFERENCE.md character for character (literals copied by hand)."""
+"""Prompt texts must equal the paper's release character for character (literals copied by hand; the
+data-generation prompts are quoted in docs/data_generation.md)."""
 import pytest
 
 from llava.prompts import PromptSet, load_prompt_overrides, parse_focus

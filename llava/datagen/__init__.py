@@ -1,4 +1,4 @@
-"""Visual-extraction data generation (REFERENCE.md section 5): VQA data + a teacher VLM -> training data.
+"""Visual-extraction data generation (docs/data_generation.md): VQA data + a teacher VLM -> training data.
 
 Pipeline per image ("item"): question-answer pairs -> declarative statements (text-only teacher),
 image + statements -> fine-grained description, questions -> "contents to observe" (focus). `merge`

@@ -1,1 +1,1 @@
-"""The embedded demo: a synthetic shapes world, its deterministic teacher and tokenizer (issue 7)."""
+"""The embedded demo: a synthetic shapes world, its deterministic teacher and tokenizer (docs/demo.md)."""

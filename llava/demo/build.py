@@ -46,7 +46,7 @@ class WorldConfig:
     seed: int = 0
     # One extraction question per image: with 2000 images the 900-step extraction stage saw each ~10
     # times, fitted them (loss 0.03) and wrote held-out position/relation statements exactly in only
-    # 15% / 5%; with 6000, 90% / 95% (docs/demo_research.md, session 8).
+    # 15% / 5%; with 6000, 90% / 95% (docs/demo_research.md, 2026-12-04).
     train_images: int = 6000
     questions_per_image: int = 3       # at most; 1..3 per image, so single-question focus is common
     per_type: int = 20                 # benchmark questions per question type

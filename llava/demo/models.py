@@ -18,7 +18,7 @@ DEMO_PATCH_SIZE = 16
 # Depth of the perception model's Qwen3. With 2 layers the caption stage's shape transition depended
 # on the start: seed 2 never passed it (shapes at chance after 1000 steps, although a linear probe
 # read them from the image tokens at 92-98%); with 3 it passed by step 400 (docs/demo_research.md,
-# session 10). The third layer costs ~1.2x per step.
+# 2026-12-05). The third layer costs ~1.2x per step.
 PERCEPTION_LAYERS = 3
 # The reasoner's lookups (copy the description's last word, find it among the options) need depth
 # more than width; 64 x 3 layers trained faster than 128 x 2 in the demo research runs.

@@ -173,7 +173,8 @@ def render(scene: Scene, size: int = IMAGE_SIZE):
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
         elif obj.shape == "square":
             # The square fills the circle's bounding box: drawn smaller, its area matched the circle's
-            # and circle/square were a third of the tiny tower's shape errors (session 7).
+            # and circle/square were a third of the tiny tower's shape errors (docs/demo_research.md,
+            # 2026-12-04).
             draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
         else:
             draw.polygon(_shape_points(obj.shape, cx, cy, r), fill=fill)
@@ -403,7 +404,7 @@ def focus_for(question: str) -> str:
     The word a statement must copy from its focus comes first where it can (``the red objects'
     number``, as ``the star's color``): statements start by copying the focus, and with the colour
     after "the number of" the extraction wrote a colour at random (2 of 20 count statements right,
-    docs/demo_research.md, session 7)."""
+    docs/demo_research.md, 2026-12-04)."""
     parsed = parse_question(question)
     if parsed is None:
         return "the objects in the image"
@@ -427,7 +428,7 @@ def lookup_key(scene: Scene | None, question: str) -> str:
     cell's entry as the description writes it (``top center: purple``, then the shape, as in
     ``top center: purple square``), so it is written by the same steps that wrote the description
     (with the position alone as key 30% of these statements were right, with the entry 40-55% in
-    three runs: docs/demo_research.md, session 6); two-object questions state the facts of both
+    three runs: docs/demo_research.md, 2026-11-29); two-object questions state the facts of both
     objects (relation: both positions; comparison: the named object's colour).
     """
     parsed = parse_question(question)
@@ -460,7 +461,7 @@ def compose_statement(question: str, key: str, answer: str) -> str:
     answer is one look-up in the description from the token before it. With the answer after "is"
     ("The color of the circle is red.") the look-up needs one more hop: a 2-layer model trained on
     text alone answered half the held-out questions after ~6000 steps instead of ~800
-    (docs/demo_research.md, session 5)."""
+    (docs/demo_research.md, 2026-11-28)."""
     answer = answer.strip().rstrip(".")
     if parse_question(question) is None:
         return f"The answer to the question \"{question.strip()}\" is {answer}."

@@ -12,7 +12,7 @@ from pathlib import Path
 IMAGE_TOKEN = "<image>"
 VIDEO_TOKEN = "<video>"
 
-# ChatML as the `qwen_1_5` conversation template renders it (REFERENCE section 3): default system
+# ChatML as the `qwen_1_5` conversation template renders it (docs/method.md): default system
 # prompt, then per turn `<|im_start|>{role}\n{content}<|im_end|>\n`. Images (and videos) of a turn
 # come first, one placeholder plus "\n" each, as LLaVA puts a single `<image>` in front of the text.
 CHAT_TEMPLATE = (

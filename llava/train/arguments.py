@@ -1,6 +1,6 @@
 """Command-line arguments of `llava-train`, in three readable groups.
 
-Defaults are the paper's (LLaVA-OneVision recipe, REFERENCE section 4); the stage scripts in
+Defaults are the paper's (LLaVA-OneVision recipe, docs/training.md); the stage scripts in
 `scripts/zero3/` set the per-stage values.
 """
 from __future__ import annotations

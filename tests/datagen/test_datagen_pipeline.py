@@ -10,7 +10,7 @@ import yaml
 from datagen_helpers import FAST_LIMITS, make_vqa, read_jsonl, run_cli
 from PIL import Image
 
-# REFERENCE.md section 5/6, copied literally (not imported from llava.prompts).
+# The paper's prompts (docs/data_generation.md), copied literally (not imported from llava.prompts).
 HUMAN_PREFIX = ("<image>\nDescribe the fine-grained content of the image, including scenes, objects, relationships, "
                 "instance location, and any text present. Especially, pay attention to ")
 DESCRIPTION_PROMPT = ("Your task is to describe the fine-grained content of the image, including scenes, objects, "

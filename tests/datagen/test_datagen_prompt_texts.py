@@ -1,7 +1,7 @@
-"""The prompts the teacher receives and the training instruction match REFERENCE.md character for character.
+"""The teacher's prompts and the training instruction match the paper's texts character for character.
 
-The expected strings are copied from REFERENCE.md sections 5 and 6 (not imported from
-llava.prompts), so a drift in either place fails here.
+The expected strings are copied from the paper's release (as docs/data_generation.md quotes them),
+not imported from llava.prompts, so a drift in either place fails here.
 """
 from __future__ import annotations
 

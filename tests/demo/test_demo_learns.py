@@ -30,12 +30,13 @@ REPO = Path(__file__).resolve().parents[2]
 # statements are only starting at 400 steps (19% exact; 31% at 600, where Extract+Think was the same
 # 37%, so the extra 70 s are not spent). The reasoner runs the default 700 steps: its yes/no
 # verdicts are learned in a sudden drop of the loss whose timing differs between machines (steps
-# ~320-420 on session 8's, ~460-600 on session 9's, where 600 steps left it half done).
+# ~320-420 on one 2-core machine (2026-12-04), ~460-600 on another (2026-12-05), where 600 steps left it
+# half done; docs/demo_research.md).
 CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400"}
 DEMO_SEED = "2"  # scripts/demo.sh's default seed
 
-# Floors set below the measured run of the CI variant (seed 2, session 10): generic descriptions 99%
-# of objects right, extractions 94%, answering statements exact in 19%, Extract+Think 37%, the
+# Floors set below the measured run of the CI variant (seed 2, 2026-12-05, docs/demo_research.md): generic
+# descriptions 99% of objects right, extractions 94%, answering statements exact in 19%, Extract+Think 37%, the
 # reasoner on ground-truth extractions 98%, its loss falling ~1700x (means below). With the learning
 # rate at 0 every one of them is 0 or far off (no letters, no descriptions, no statements, loss
 # flat); Extract+Think's floor is above chance (25%). The reasoner's loss-drop floor only says it
@@ -116,7 +117,7 @@ def test_demo_training_moved_every_part(demo_run):
     for part, key in parts.items():
         names = [k for k in start if key in k]
         moved = sum(not torch.equal(start[k], trained[k]) for k in names)
-        # Not all: the tower's last layer feeds nothing (features come from layer -2).
+        # Not all: the tower's post-layernorm feeds nothing (features are the last kept layer's output).
         assert names and moved >= 0.8 * len(names), f"{part}: {moved} of {len(names)} tensors changed"
 
 

@@ -1,6 +1,6 @@
 """Deterministic teacher for synthetic data: answers from a scene graph instead of a model.
 
-The synthetic demo (issue 7) stores ground truth in each VQA sample; every sample key other than
+The synthetic demo (docs/demo.md) stores ground truth in each VQA sample; every sample key other than
 `id`/`image`/`conversations` reaches the teacher as the item's metadata. This teacher reads
 `metadata["scene"]`:
 
