@@ -1,6 +1,6 @@
 """`llava-datagen`: generate visual-extraction training data with a teacher VLM.
 
-  llava-datagen run --datasets data_configs/datagen/vqa_sources.yaml --output-dir runs/extract \\
+  llava-datagen run --datasets data_configs/datagen/coin_vqa_sources.yaml --output-dir runs/extract \\
       --model Qwen/Qwen3-VL-8B-Instruct [--num-shards 16 --shard-id 3 | a Slurm array]
   llava-datagen status --output-dir runs/extract
   llava-datagen merge --output-dir runs/extract        # -> runs/extract/final/extraction_data.yaml

@@ -41,7 +41,8 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
 
 
 def _cpu_defaults(argv: list[str]) -> list[str]:
-    """Without CUDA: `--use_cpu` keeps accelerate's process count right under DeepSpeed (REFERENCE 10)."""
+    """Without CUDA: `--use_cpu` keeps accelerate's process count right under DeepSpeed
+    (docs/training.md, ZeRO-3 on CPU)."""
     import torch
 
     if not torch.cuda.is_available() and _flag_value(argv, "--use_cpu") is None and "--use_cpu" not in argv:
@@ -75,7 +76,7 @@ def preflight(model_args, data_args, training_args):
 
 
 def init_distributed(training_args) -> None:
-    """On CPU, DeepSpeed needs the gloo process group before the model is built (REFERENCE 10)."""
+    """On CPU, DeepSpeed needs the gloo process group before the model is built (docs/training.md)."""
     import torch
     import torch.distributed as dist
 
@@ -244,7 +245,7 @@ def shutdown() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`llava-train`). Launched by torchrun, the process exits hard after a
-    clean shutdown: a rare abort at interpreter exit was seen otherwise (REFERENCE section 10)."""
+    clean shutdown: a rare abort at interpreter exit was seen otherwise (docs/training.md)."""
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()

@@ -90,7 +90,7 @@ if [[ "$HAS_CUDA" == 1 ]]; then
   DEFAULT_PRECISION=bf16
   DEFAULT_WORKERS=4
 else
-  DEFAULT_NPROC=2       # CPU: 2 ranks on the gloo backend (REFERENCE section 10)
+  DEFAULT_NPROC=2       # CPU: 2 ranks on the gloo backend (docs/training.md)
   export DS_ACCELERATOR="${DS_ACCELERATOR:-cpu}"
   DEFAULT_PRECISION=fp32
   DEFAULT_WORKERS=0
