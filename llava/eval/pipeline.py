@@ -5,7 +5,7 @@ Layout under ``results_dir`` (every name carries the prompt version and a settin
     {benchmark}/focus/{focus model}-{prompt version}-{hash}.jsonl
     {benchmark}/perception/{perception model}/{extract-<focus>|caption|end-to-end}-{pv}-{hash}.jsonl
         (+ .lmms_samples.jsonl, an lmms-eval sample log of the same outputs)
-    {benchmark}/reasoning/{perception model}/{mode}-{pv}-{hash}/{reasoner}-{think-b4096|direct}-{hash}.jsonl
+    {benchmark}/reasoning/{perception model}/{mode}-{pv}/{reasoner}-{think-b4096-paper|direct}-{hash}.jsonl
         (+ .scores.json, .table.md)
 
 so descriptions are produced once and reused by every reasoner, and no two configurations share a
