@@ -266,6 +266,11 @@ def cmd_lmms_eval_tasks(args):
           f"{', '.join(p.stem for p in paths)} in {Path(args.output_dir)}\n"
           f"[llava-eval] run them with: python -m lmms_eval ... --include_path {Path(args.output_dir)} "
           "(docs/evaluation.md)")
+    import importlib.util
+
+    if importlib.util.find_spec("lmms_eval") is None:
+        print('[llava-eval] lmms-eval is not installed: pip install -e ".[lmms-eval]" && '
+              'pip install --no-deps "lmms-eval==0.7.3"')
 
 
 def build_parser() -> argparse.ArgumentParser:

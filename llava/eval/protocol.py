@@ -35,6 +35,13 @@ class Protocol:
     answer_line: str           # "raw": last line as generated; "stripped": of the stripped output
     do_sample: str             # "model": from the reasoner's generation_config; "on": always sample
 
+    def generation_label(self) -> str:
+        """The named protocol this one generates like (the answer line only affects scoring)."""
+        for name, named in PROTOCOLS.items():
+            if replace(self, name=name, answer_line=named.answer_line) == named:
+                return name
+        return "custom"
+
     def rules(self) -> ProtocolRules:
         return ProtocolRules(block_after_think=self.block_after_think, boost=self.boost,
                              budget_ends_at=self.budget_ends_at)

@@ -54,6 +54,7 @@ class ReasoningConfig:
         for key in ("batch_size", "device", "attn_implementation", "reasoner"):
             d.pop(key)
         d["protocol"].pop("answer_line")   # a scoring choice: it does not change the outputs
+        d["protocol"]["name"] = self.protocol.generation_label()
         if not self.thinking:
             d.update(budget=None, block_reflexive=False, blocked_words=None, blocked_token_ids=None)
         return d
@@ -64,7 +65,7 @@ class ReasoningConfig:
         parts = ["think", f"b{self.budget}" if self.budget else "nobudget"]
         if not self.block_reflexive:
             parts.append("noblock")
-        return "-".join(parts + [self.protocol.name])
+        return "-".join(parts + [self.protocol.generation_label()])
 
 
 def resolve_blocked(tokenizer, cfg: ReasoningConfig) -> BlockedSet | None:

@@ -55,7 +55,7 @@ class Qwen3Reasoner(lmms):
                  dtype: str = "auto", device_map: str | None = "auto", seed: int = 0, **overrides) -> None:
         super().__init__()
         self.perception_size, reasoner, thinking = parse_pretrained(pretrained)
-        known = {"blocked_set", "block_after_think", "boost", "budget_ends_at", "do_sample", "answer_line"}
+        known = {"blocked_set", "block_after_think", "boost", "budget_ends_at", "do_sample"}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"qwen3: unknown model_args {unknown}; see llava/eval/lmms_plugin/qwen3_reasoner.py")
