@@ -22,6 +22,7 @@ SIGNED_SUFFIXES = (".safetensors", ".json", ".txt", ".jinja", ".model", ".tiktok
 SIGNED_BINARY_PREFIXES = ("pytorch_model",)      # legacy pytorch_model*.bin weights
 UNSIGNED_NAMES = {"trainer_state.json", "training_args.json", "eval_results.json", "all_results.json"}
 _CHUNK = 1 << 22
+_SHOW_PROGRESS = 1 << 28   # files above 256 MB get a progress bar the first time they are hashed
 
 
 def cache_file() -> Path:
@@ -47,10 +48,15 @@ def _identity(stat: os.stat_result) -> str:
 
 
 def _content_hash(path: Path) -> str:
+    from tqdm import tqdm
+
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    size = path.stat().st_size
+    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}",
+                                     disable=size < _SHOW_PROGRESS, leave=False) as bar:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
+            bar.update(len(chunk))
     return digest.hexdigest()
 
 
