@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         for bs in args.batch_sizes:
             gens, seconds = timed(lambda: [g for b in generate_batches(model, tokenizer, prompts, sampling, bs,
                                                                          processors=factory) for g in b])
-            rows.append((f"batched runner", bs, seconds, sum(g.num_tokens for g in gens),
+            rows.append(("batched runner", bs, seconds, sum(g.num_tokens for g in gens),
                          sum(g.num_tokens for g in gens) / seconds))
 
     print()

@@ -20,7 +20,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from llava.eval.artifacts import read_jsonl
 from llava.eval.benchmarks import load_benchmark
 from llava.eval.embedded_default import apply_embedded_default
 from llava.eval.perception import PerceptionSettings

@@ -114,7 +114,8 @@ def test_lmms_eval_task_folder_with_the_focus_stage(tmp_path, tiny_reasoner, cap
     assert "mmstar_prism_stage_1, mmstar_prism_stage_2" in capsys.readouterr().out
     settings = json.loads((tmp_path / "t" / "prism_mmstar.json").read_text())
     focus_run = next((tmp_path / "res").rglob("focus/*.jsonl"))             # the project's focus stage ran
-    assert settings["focus"] == {json.loads(l)["index"]: json.loads(l)["focus"] for l in focus_run.read_text().splitlines()}
+    rows = [json.loads(line) for line in focus_run.read_text().splitlines()]
+    assert settings["focus"] == {r["index"]: r["focus"] for r in rows}
     assert set(settings["focus"]) == {"5", "6"} and settings["answer_line"] == "raw"
 
     class Loader(yaml.SafeLoader):

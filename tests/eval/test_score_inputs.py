@@ -1,7 +1,6 @@
 """`llava-eval score` and stage 1 on malformed input: one-line errors, nothing scored twice or silently."""
 import json
 
-import pytest
 
 from llava.eval.cli import main
 

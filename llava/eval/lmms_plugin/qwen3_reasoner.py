@@ -21,7 +21,8 @@ from tqdm import tqdm
 from llava.eval.artifacts import read_jsonl
 from llava.eval.lmms_logs import response_text
 from llava.eval.protocol import get_protocol
-from llava.eval.reasoning import DEFAULT_BUDGET, ReasoningConfig, build_processor_factory, paper_sampling, resolve_blocked
+from llava.eval.reasoning import (DEFAULT_BUDGET, ReasoningConfig, build_processor_factory, paper_sampling,
+                                  resolve_blocked)
 from llava.eval.text_generation import SamplingSettings, chat_prompt, generate_batches, load_causal_lm
 from llava.prompts import load_prompt_overrides
 
