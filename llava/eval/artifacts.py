@@ -127,9 +127,12 @@ class JsonlArtifact:
             os.fsync(f.fileno())
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read a JSONL file, naming the line of any corrupt record."""
+def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, record)`` for every non-blank line; each line must hold one JSON object."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; pass one JSONL file inside it "
+                                "(e.g. a reasoning/.../*.jsonl artifact)")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     out = []
@@ -138,7 +141,16 @@ def read_jsonl(path: str | Path) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path} line {lineno} is not valid JSON: {e.msg}") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path} line {lineno} is a JSON {type(rec).__name__}, not an object "
+                                 "(one record per line)")
+            out.append((lineno, rec))
     return out
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read a JSONL file of objects, naming the line of any corrupt record."""
+    return [rec for _, rec in read_jsonl_lines(path)]

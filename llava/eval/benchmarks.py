@@ -84,9 +84,20 @@ class MCQuestion:
 class Benchmark:
     name: str
     questions: list[MCQuestion]
+    columns: tuple[str, ...] = ()     # the data's fields, for early checks
 
     def by_index(self) -> dict[str, MCQuestion]:
         return {q.index: q for q in self.questions}
+
+    def require_images(self, data: str | None = None) -> None:
+        """Fail before any model work when the data has no images at all (stage 1 needs them)."""
+        if any(q.image_source is not None for q in self.questions):
+            return
+        where = f"{data} ({self.name})" if data else f"benchmark {self.name}"
+        what = "has no 'image' column" if "image" not in self.columns else "has an empty 'image' column"
+        raise ValueError(f"{where} {what} (columns: {', '.join(self.columns) or 'none'}); the perception "
+                         "stage needs one image per question: pass data with an image column, or run "
+                         "`llava-eval reason --descriptions FILE` on existing descriptions")
 
 
 def options_text(options) -> str:
@@ -208,10 +219,12 @@ def load_benchmark(kind: str, data: str | None = None, split: str | None = None,
                         raise ValueError(f"{path} line {lineno} is not valid JSON: {e.msg}") from None
         base_dir = path.parent
         name = path.stem
+        columns = tuple(dict.fromkeys(k for row in rows for k in row))
     else:
         rows, base_dir = _rows_from_datasets(kind, data, split)
         rows = _undecoded_images(rows)
         name = kind
+        columns = tuple(rows.column_names)
     questions = []
     for pos, row in enumerate(rows):
         q = build(dict(row), pos, base_dir)
@@ -227,4 +240,4 @@ def load_benchmark(kind: str, data: str | None = None, split: str | None = None,
         seen.add(q.index)
     if not questions:
         raise ValueError(f"benchmark {name} has no questions (check --categories / --limit)")
-    return Benchmark(name=name, questions=questions)
+    return Benchmark(name=name, questions=questions, columns=columns)

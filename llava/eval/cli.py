@@ -7,8 +7,10 @@
     llava-eval perceive --benchmark mmstar --perception CKPT --focus-file focus.json
     llava-eval reason   --benchmark mmstar --descriptions DESCRIPTIONS.jsonl --reasoner Qwen/Qwen3-1.7B
     llava-eval score    --input REASONING.jsonl
+    llava-eval lmms-eval-tasks --output-dir TASKS [--data MMSTAR.parquet] [--focus-file focus.json]
 
-Every stage caches its output under --results-dir and resumes when rerun (see pipeline.py).
+Stage 2 follows the paper's protocol unless told otherwise (--protocol improved, or single options;
+docs/evaluation.md). Every stage caches its output under --results-dir and resumes when rerun.
 Without --benchmark, a command runs on the embedded default (the demo's shapes world and tiny random
 models, llava.eval.embedded_default) and says so in its first line.
 """
@@ -18,14 +20,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from llava.eval.artifacts import read_jsonl
 from llava.eval.benchmarks import load_benchmark
 from llava.eval.embedded_default import apply_embedded_default
 from llava.eval.perception import PerceptionSettings
 from llava.eval.pipeline import EvalRun, perception_source_dir
+from llava.eval.protocol import ANSWER_LINES, DEFAULT_PROTOCOL, DO_SAMPLE, PROTOCOLS, get_protocol
 from llava.eval.reasoning import DEFAULT_BUDGET, ReasoningConfig, paper_sampling, with_overrides
+from llava.eval.reflexive_tokens import BLOCKED_SETS
 from llava.eval.scoring import MATCHERS
 from llava.eval.text_generation import SamplingSettings
+from llava.eval.thinking_budget import BOOSTS, BUDGET_ENDS
 from llava.prompts import load_prompt_overrides
 from llava.utils.dtypes import DTYPES
 
@@ -75,14 +79,46 @@ def add_perception_args(p, with_mode=False):
     g.add_argument("--attn-implementation", help="sdpa, eager, flash_attention_2")
 
 
+def add_protocol_args(p, scoring_only=False):
+    g = p.add_argument_group("protocol (docs/evaluation.md; each option overrides --protocol)")
+    g.add_argument("--protocol", choices=sorted(PROTOCOLS), default=DEFAULT_PROTOCOL,
+                   help="paper: the authors' stage 2 bit for bit (default); improved: this project's variant")
+    g.add_argument("--answer-line", choices=ANSWER_LINES,
+                   help="raw: the output's last line as generated (paper); stripped: of the stripped output")
+    if scoring_only:
+        return
+    g.add_argument("--blocked-set", choices=BLOCKED_SETS,
+                   help="auto: the authors' 189 ids on Qwen3's vocabulary, else derived (paper); "
+                   "derived: affixed forms of the words; exact-words: tokens spelling a word exactly (improved)")
+    g.add_argument("--block-after-think", type=_on_off, default=None,
+                   help="on: block reflexive tokens in the answer too (paper); off: only while thinking")
+    g.add_argument("--boost", choices=BOOSTS,
+                   help="near-budget boost: think-end-logit (paper: newline and </think> both get "
+                   "logit(</think>)*(1+t/B)) or own-logit (each x -> x+|x|*t/B)")
+    g.add_argument("--budget-ends-at", choices=BUDGET_ENDS,
+                   help="forced: only the forced </think> ends the budget rules (paper); think-end: a row's "
+                   "first </think>, written or forced")
+    g.add_argument("--do-sample", choices=DO_SAMPLE,
+                   help="model: the reasoner's generation_config decides (paper); on: always sample")
+
+
+def protocol_from_args(args):
+    base = get_protocol(args.protocol)
+    return base.with_overrides(answer_line=args.answer_line, blocked_set=getattr(args, "blocked_set", None),
+                               block_after_think=getattr(args, "block_after_think", None),
+                               boost=getattr(args, "boost", None), budget_ends_at=getattr(args, "budget_ends_at", None),
+                               do_sample=getattr(args, "do_sample", None))
+
+
 def add_reasoning_args(p):
     g = p.add_argument_group("stage 2: reasoning")
     g.add_argument("--reasoner", help="text LLM with a chat template, e.g. Qwen/Qwen3-4B")
     g.add_argument("--thinking", type=_on_off, default=True, help="on/off (default: on)")
     g.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="thinking-token budget; 0 = none")
-    g.add_argument("--no-block-reflexive", action="store_true", help="do not block reflexive words while thinking")
-    g.add_argument("--blocked-words", nargs="+", help="words whose tokens are blocked (default: REFERENCE list)")
-    g.add_argument("--blocked-token-ids", type=int, nargs="+", help="explicit token ids to block instead")
+    g.add_argument("--no-block-reflexive", action="store_true", help="block no reflexive tokens at all")
+    g.add_argument("--blocked-words", nargs="+", help="block tokens of these words instead of the reflexive "
+                   "words (rule: --blocked-set; the authors' id list is then not used)")
+    g.add_argument("--blocked-token-ids", type=int, nargs="+", help="block exactly these token ids")
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-p", type=float)
     g.add_argument("--top-k", type=int, help="default: the model's generation_config")
@@ -91,19 +127,22 @@ def add_reasoning_args(p):
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    p.add_argument("--matcher", choices=sorted(MATCHERS), default="lmms-eval-0.4")
+    add_protocol_args(p)
+    p.add_argument("--matcher", choices=sorted(MATCHERS), default="lmms-eval-0.4",
+                   help="lmms-eval-0.4: the paper's MMStar rules (default); lmms-eval-0.7: lmms-eval 0.7.x's")
 
 
 def reasoning_config(args) -> ReasoningConfig:
+    protocol = protocol_from_args(args)
     budget = args.budget or None
-    sampling = paper_sampling(args.thinking)
+    sampling = paper_sampling(args.thinking, protocol.do_sample)
     if args.thinking and budget is not None:
         sampling = with_overrides(sampling, max_new_tokens=budget + 1024)
     if args.greedy:
         sampling = SamplingSettings(do_sample=False, max_new_tokens=sampling.max_new_tokens)
     sampling = with_overrides(sampling, temperature=args.temperature, top_p=args.top_p,
                               top_k=args.top_k, max_new_tokens=args.max_new_tokens)
-    cfg = ReasoningConfig(reasoner=args.reasoner, thinking=args.thinking, budget=budget,
+    cfg = ReasoningConfig(reasoner=args.reasoner, thinking=args.thinking, budget=budget, protocol=protocol,
                           block_reflexive=not args.no_block_reflexive, sampling=sampling,
                           batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                           device=args.device, attn_implementation=getattr(args, "attn_implementation", None))
@@ -114,8 +153,10 @@ def reasoning_config(args) -> ReasoningConfig:
     return cfg
 
 
-def make_run(args) -> EvalRun:
+def make_run(args, needs_images: bool = False) -> EvalRun:
     bench = load_benchmark(args.benchmark, args.data, args.split, args.limit, args.categories)
+    if needs_images:
+        bench.require_images(args.data)
     print(f"[llava-eval] benchmark {bench.name}: {len(bench.questions)} questions; results in "
           f"{Path(args.results_dir) / bench.name}")
     return EvalRun(bench, Path(args.results_dir), load_prompt_overrides(args.prompts))
@@ -137,8 +178,9 @@ def reason_and_score(run: EvalRun, args, descriptions, source_dir, title, **abou
     cfg = reasoning_config(args)
     records, path = run.reasoning(descriptions, source_dir, cfg, backend=args.backend)
     stem = path.with_suffix("")
-    summary, table = run.score(records, stem, args.matcher, title, reasoner=args.reasoner,
-                               reasoning=cfg.run_label(), descriptions=source_dir, **about)
+    summary, table = run.score(records, stem, args.matcher, title, answer_line=cfg.protocol.answer_line,
+                               reasoner=args.reasoner, reasoning=cfg.run_label(), protocol=cfg.protocol.name,
+                               descriptions=source_dir, **about)
     print(table)
     print(f"[llava-eval] outputs: {path}\n[llava-eval] scores: {stem}.scores.json, {stem}.table.md")
     return summary
@@ -151,7 +193,7 @@ def cmd_focus(args):
 
 
 def cmd_perceive(args):
-    run = make_run(args)
+    run = make_run(args, needs_images=True)
     focus, label = run_focus_stage(run, args) if args.mode == "extract" else (None, None)
     _, path = run.perception(args.perception, args.mode, perception_settings(args), focus, label)
     print(f"[llava-eval] descriptions: {path}")
@@ -164,7 +206,7 @@ def cmd_reason(args):
 
 
 def cmd_decoupled(args, mode):
-    run = make_run(args)
+    run = make_run(args, needs_images=True)
     focus, label = run_focus_stage(run, args) if mode == "extract" else (None, None)
     records, _ = run.perception(args.perception, mode, perception_settings(args), focus, label)
     descriptions = {r["index"]: r["description"] for r in records}
@@ -176,7 +218,7 @@ def cmd_decoupled(args, mode):
 
 
 def cmd_end_to_end(args):
-    run = make_run(args)
+    run = make_run(args, needs_images=True)
     records, path = run.perception(args.perception, "end-to-end", perception_settings(args, True))
     stem = path.with_suffix("")
     _, table = run.score(records, stem, args.matcher, f"end-to-end on {run.benchmark.name}: {args.perception}",
@@ -186,14 +228,49 @@ def cmd_end_to_end(args):
 
 
 def cmd_score(args):
+    from llava.eval.artifacts import read_jsonl_lines
     from llava.eval.scoring import aggregate, score_records, write_scores
 
     path = Path(args.input)
-    scored = score_records(read_jsonl(path), matcher=args.matcher, output_key=args.output_key)
-    summary = dict(aggregate(scored), matcher=args.matcher, benchmark=args.benchmark_name or path.stem)
+    lines = read_jsonl_lines(path)
+    if not lines:
+        raise ValueError(f"{path} holds no records to score")
+    answer_line = protocol_from_args(args).answer_line
+    scored = score_records([rec for _, rec in lines], matcher=args.matcher, output_key=args.output_key,
+                           answer_line=answer_line, where=[f"{path} line {n}" for n, _ in lines])
+    summary = dict(aggregate(scored), matcher=args.matcher, answer_line=answer_line,
+                   benchmark=args.benchmark_name or path.stem)
     stem = Path(args.output) if args.output else path.with_suffix("")
     print(write_scores(scored, summary, stem, path.stem))
+    if summary["num_no_output"]:
+        first = next(q.index for q in scored if q.no_output)
+        print(f"[llava-eval] {summary['num_no_output']} record(s) have a null {args.output_key!r} and are "
+              f"scored wrong (first: index {first})")
     print(f"[llava-eval] scores: {stem}.scores.json")
+
+
+def cmd_lmms_eval_tasks(args):
+    from llava.eval.focus import load_focus_file
+    from llava.eval.lmms_plugin.tasks import write_task_folder
+
+    bench = load_benchmark(args.benchmark, args.data, args.split)
+    if args.focus_file:
+        focus, label = load_focus_file(args.focus_file, bench.questions), f"file {args.focus_file}"
+    else:
+        run = EvalRun(bench, Path(args.results_dir), load_prompt_overrides(args.prompts))
+        focus, label = run_focus_stage(run, args)
+    prompts = load_prompt_overrides(args.prompts)
+    paths = write_task_folder(args.output_dir, args.benchmark, focus, prompts, args.data, args.split,
+                              protocol_from_args(args).answer_line)
+    print(f"[llava-eval] {len(focus)} questions, focus: {label}; tasks "
+          f"{', '.join(p.stem for p in paths)} in {Path(args.output_dir)}\n"
+          f"[llava-eval] run them with: python -m lmms_eval ... --include_path {Path(args.output_dir)} "
+          "(docs/evaluation.md)")
+    import importlib.util
+
+    if importlib.util.find_spec("lmms_eval") is None:
+        print('[llava-eval] lmms-eval is not installed: pip install -e ".[lmms-eval]" && '
+              'pip install --no-deps "lmms-eval==0.7.3"')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="stem for .scores.json/.table.md (default: beside the input)")
     p.add_argument("--benchmark-name", help="benchmark name recorded in the report (default: input file name)")
     p.add_argument("--matcher", choices=sorted(MATCHERS), default="lmms-eval-0.4")
+    add_protocol_args(p, scoring_only=True)
     p.set_defaults(func=cmd_score)
 
     for name, mode, helptext in (("extract-think", "extract", "all stages: focus, extraction, reasoning, table"),
@@ -231,6 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
             add_focus_args(p)
         add_perception_args(p), add_reasoning_args(p)
         p.set_defaults(func=lambda a, m=mode: cmd_decoupled(a, m))
+
+    p = sub.add_parser("lmms-eval-tasks", help="write the two-stage lmms-eval task folder (--include_path)")
+    p.add_argument("--output-dir", required=True, help="folder for the task YAMLs (created)")
+    p.add_argument("--benchmark", choices=["mmstar", "vmcbench"], default="mmstar")
+    p.add_argument("--data", help="local copy (parquet/arrow/json file or folder) or hub id "
+                   "(default: Lin-Chen/MMStar / suyc21/VMCBench)")
+    p.add_argument("--split", help="dataset split (MMStar: val, VMCBench: test)")
+    p.add_argument("--results-dir", default="results/eval", help="where the focus stage caches its output")
+    p.add_argument("--prompts", help="YAML/JSON file replacing prompt texts")
+    p.add_argument("--device", help="device of the focus model")
+    p.add_argument("--dtype", default="auto", choices=sorted(DTYPES))
+    add_focus_args(p)
+    add_protocol_args(p, scoring_only=True)
+    p.set_defaults(func=cmd_lmms_eval_tasks)
 
     p = sub.add_parser("end-to-end", help="baseline: the perception model answers directly")
     add_benchmark_args(p), add_perception_args(p)
@@ -243,10 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command != "score":
+        if args.command not in ("score", "lmms-eval-tasks"):
             apply_embedded_default(parser, args)
         args.func(args)
-    except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
+    except (OSError, KeyError, ValueError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"llava-eval {args.command}: error: {msg}", file=sys.stderr)
         return 2

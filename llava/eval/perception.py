@@ -4,7 +4,7 @@ Two checkpoint layouts are supported, told apart by ``config.json``'s ``model_ty
 ``llava_onevision`` is the transformers-native export (AutoModelForImageTextToText +
 AutoProcessor); any other config carrying ``mm_vision_tower`` is the LLaVA-NeXT layout loaded by
 :func:`llava.model.builder.load_pretrained_model`. Both build the same ``qwen_1_5`` ChatML prompt
-(REFERENCE.md section 3), run left-padded batches and decode greedily.
+(docs/evaluation.md, "Stages and prompts"), run left-padded batches and decode greedily.
 """
 from __future__ import annotations
 

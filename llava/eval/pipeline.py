@@ -5,11 +5,13 @@ Layout under ``results_dir`` (every name carries the prompt version and a settin
     {benchmark}/focus/{focus model}-{prompt version}-{hash}.jsonl
     {benchmark}/perception/{perception model}/{extract-<focus>|caption|end-to-end}-{pv}-{hash}.jsonl
         (+ .lmms_samples.jsonl, an lmms-eval sample log of the same outputs)
-    {benchmark}/reasoning/{perception model}/{mode}-{pv}-{hash}/{reasoner}-{think-b4096|direct}-{hash}.jsonl
+    {benchmark}/reasoning/{perception model}/{mode}-{pv}/{reasoner}-{think-b4096-paper|direct}-{hash}.jsonl
         (+ .scores.json, .table.md)
 
 so descriptions are produced once and reused by every reasoner, and no two configurations share a
-file. Re-running a command resumes the artifacts it finds.
+file. Re-running a command resumes the artifacts it finds. Every model enters the settings hash by
+its content signature (``model_signature``), so replacing the weights in the same folder starts
+new artifacts instead of reusing outputs of the old model.
 """
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ from llava.eval.artifacts import JsonlArtifact, model_slug, read_jsonl, settings
 from llava.eval.benchmarks import Benchmark
 from llava.eval.focus import FOCUS_SAMPLING, load_focus_file, run_focus
 from llava.eval.lmms_logs import read_lmms_descriptions, write_lmms_samples
+from llava.eval.model_signature import model_signature
 from llava.eval.perception import DIRECT_ANSWER_SUFFIX, PerceptionSettings, run_perception
-from llava.eval.reasoning import ReasoningConfig, reasoning_items, run_reasoning
+from llava.eval.reasoning import ReasoningConfig, reasoning_items, resolve_blocked, run_reasoning
 from llava.eval.scoring import aggregate, score_records, write_scores
+from llava.eval.text_generation import load_tokenizer
 from llava.prompts import PromptSet
 
 
@@ -50,7 +54,8 @@ class EvalRun:
         if not focus_model:
             raise ValueError("stage 0 needs --focus-model (a text LLM, e.g. Qwen/Qwen3-8B) or "
                              "--focus-file (JSON {index: focus})")
-        settings = {"model": focus_model, "instruction": self.prompts.focus_instruction,
+        settings = {"model": focus_model, "model_signature": model_signature(focus_model),
+                    "instruction": self.prompts.focus_instruction,
                     "example": self.prompts.focus_example, "query": self.prompts.focus_query,
                     "sampling": FOCUS_SAMPLING.to_dict()}
         label = f"{model_slug(focus_model)}-{self.prompts.version}"
@@ -68,8 +73,7 @@ class EvalRun:
             if empty:
                 print(f"[perceive] {len(empty)} question(s) have an empty focus and get the generic "
                       f"caption prompt (first: {empty[0]})")
-            return {q.index: (self.prompts.extraction_instruction(focus[q.index])
-                              if focus[q.index].strip() else self.prompts.caption_prompt) for q in qs}
+            return {q.index: extraction_text(self.prompts, focus[q.index]) for q in qs}
         if mode == "caption":
             return {q.index: self.prompts.caption_prompt for q in qs}
         if mode == "end-to-end":
@@ -82,7 +86,8 @@ class EvalRun:
         """Descriptions (or direct answers for ``end-to-end``); returns (records, artifact path)."""
         texts = self.perception_texts(mode, focus)
         output_key = "output" if mode == "end-to-end" else "description"
-        meta = {"perception": str(perception), "mode": mode, "focus": focus_label,
+        meta = {"perception": str(perception), "perception_signature": model_signature(str(perception)),
+                "mode": mode, "focus": focus_label,
                 "max_new_tokens": settings.max_new_tokens, "dtype": settings.dtype,
                 "prompt_version": self.prompts.version,
                 "prompts_hash": settings_hash(texts)}
@@ -115,7 +120,13 @@ class EvalRun:
     def reasoning(self, descriptions: dict[str, str], source_dir: str, cfg: ReasoningConfig,
                   model=None, tokenizer=None, backend: str = "transformers") -> tuple[list[dict], Path]:
         items = reasoning_items(self.benchmark.questions, descriptions)
-        settings = dict(cfg.settings(), reasoner=cfg.reasoner, backend=backend,
+        if tokenizer is None:
+            tokenizer = load_tokenizer(cfg.reasoner)
+        blocked = resolve_blocked(tokenizer, cfg)
+        print(f"[reason] protocol {cfg.protocol.name} (docs/evaluation.md)"
+              + (f"; blocking {blocked.detail}" if blocked is not None else "; no tokens blocked"), flush=True)
+        settings = dict(cfg.settings(), reasoner=cfg.reasoner, reasoner_signature=model_signature(cfg.reasoner),
+                        blocked=blocked.summary() if blocked is not None else None, backend=backend,
                         prefix=self.prompts.reasoning_prefix,
                         suffix=(self.prompts.reasoning_suffix_thinking if cfg.thinking
                                 else self.prompts.reasoning_suffix_direct),
@@ -126,21 +137,28 @@ class EvalRun:
         if backend == "vllm":
             from llava.eval.reasoning_vllm import run_reasoning_vllm
 
-            return run_reasoning_vllm(items, cfg, artifact, self.prompts), path
+            return run_reasoning_vllm(items, cfg, artifact, self.prompts, blocked), path
         if backend != "transformers":
             raise ValueError(f"unknown backend {backend!r}; choose transformers or vllm")
-        return run_reasoning(items, cfg, artifact, self.prompts, model=model, tokenizer=tokenizer), path
+        return run_reasoning(items, cfg, artifact, self.prompts, model=model, tokenizer=tokenizer,
+                             blocked=blocked), path
 
     # -- scoring ---------------------------------------------------------------------------
     def score(self, records: list[dict], stem: Path, matcher: str, title: str, output_key: str = "output",
-              **about):
+              answer_line: str = "raw", **about):
         """Score, print-ready table, and ``stem.scores.json`` -- the report ``llava-export
         --eval-report`` reads (``benchmark``, ``average``, ``categories`` + what produced it)."""
-        scored = score_records(records, matcher=matcher, output_key=output_key)
-        summary = dict(aggregate(scored), matcher=matcher, benchmark=self.benchmark.name,
+        scored = score_records(records, matcher=matcher, output_key=output_key, answer_line=answer_line)
+        summary = dict(aggregate(scored), matcher=matcher, answer_line=answer_line, benchmark=self.benchmark.name,
                        prompt_version=self.prompts.version, **about)
         table = write_scores(scored, summary, stem, title)
         return summary, table
+
+
+def extraction_text(prompts: PromptSet, focus: str) -> str:
+    """Stage 1's instruction for one question: the extraction prompt with its focus, or the generic
+    caption prompt when the focus is empty."""
+    return prompts.extraction_instruction(focus) if focus.strip() else prompts.caption_prompt
 
 
 def perception_source_dir(perception: str, mode: str, focus_label: str | None, prompts: PromptSet) -> str:

@@ -1,9 +1,9 @@
 """Stage 2: a text-only reasoner answers each question from its description.
 
 The reasoner is any causal LM with a chat template (Qwen3 in the paper), run batched through
-transformers, thinking on or off, with the paper's sampling settings unless overridden. In thinking
-mode the per-row :class:`ThinkingBudgetProcessor` caps thinking at ``budget`` tokens and blocks
-reflexive words while a row thinks.
+transformers, thinking on or off. The protocol (``llava.eval.protocol``; the paper's by default)
+decides the sampling switch, which token ids are blocked and how the per-row
+:class:`ThinkingBudgetProcessor` treats each row; docs/evaluation.md describes both protocols.
 """
 from __future__ import annotations
 
@@ -12,19 +12,24 @@ from dataclasses import asdict, dataclass, field, replace
 from tqdm import tqdm
 
 from llava.eval.artifacts import JsonlArtifact
+from llava.eval.protocol import PROTOCOLS, Protocol
+from llava.eval.reflexive_tokens import BlockedSet, select_blocked_ids
 from llava.eval.text_generation import SamplingSettings, chat_prompt, generate_batches, load_causal_lm
-from llava.eval.thinking_budget import REFLEXIVE_WORDS, ThinkingBudgetProcessor, reflexive_token_ids, special_ids
+from llava.eval.thinking_budget import ThinkingBudgetProcessor, special_ids
 from llava.prompts import PromptSet
 
 DEFAULT_BUDGET = 4096
 
 
-def paper_sampling(thinking: bool) -> SamplingSettings:
-    """REFERENCE.md section 6: thinking 0.6/0.95, 4096+1024 tokens; direct 0.7/0.8, 1024 tokens."""
+def paper_sampling(thinking: bool, do_sample: str = "model") -> SamplingSettings:
+    """The authors' generate() arguments: thinking T 0.6 / top-p 0.95 / 4096+1024 new tokens,
+    direct T 0.7 / top-p 0.8 / 1024; ``do_sample`` from the model's generation_config ("model")
+    or always on ("on")."""
+    switch = None if do_sample == "model" else True
     if thinking:
-        return SamplingSettings(do_sample=True, temperature=0.6, top_p=0.95,
+        return SamplingSettings(do_sample=switch, temperature=0.6, top_p=0.95,
                                 max_new_tokens=DEFAULT_BUDGET + 1024)
-    return SamplingSettings(do_sample=True, temperature=0.7, top_p=0.8, max_new_tokens=1024)
+    return SamplingSettings(do_sample=switch, temperature=0.7, top_p=0.8, max_new_tokens=1024)
 
 
 @dataclass
@@ -32,9 +37,10 @@ class ReasoningConfig:
     reasoner: str
     thinking: bool = True
     budget: int | None = DEFAULT_BUDGET       # thinking tokens; None: no cap
+    protocol: Protocol = PROTOCOLS["paper"]
     block_reflexive: bool = True              # only used with thinking on
-    blocked_words: tuple[str, ...] = REFLEXIVE_WORDS
-    blocked_token_ids: tuple[int, ...] | None = None   # explicit ids replace the word list
+    blocked_words: tuple[str, ...] | None = None       # None: the reflexive words (and, on Qwen3, the authors' ids)
+    blocked_token_ids: tuple[int, ...] | None = None   # explicit ids replace everything else
     sampling: SamplingSettings = field(default_factory=lambda: paper_sampling(True))
     batch_size: int = 16
     seed: int = 0
@@ -43,10 +49,12 @@ class ReasoningConfig:
     attn_implementation: str | None = None
 
     def settings(self) -> dict:
-        """What decides the outputs (not batch size or device): the artifact's cache key."""
+        """What decides the outputs (not batch size or device): part of the artifact's cache key."""
         d = asdict(self)
         for key in ("batch_size", "device", "attn_implementation", "reasoner"):
             d.pop(key)
+        d["protocol"].pop("answer_line")   # a scoring choice: it does not change the outputs
+        d["protocol"]["name"] = self.protocol.generation_label()
         if not self.thinking:
             d.update(budget=None, block_reflexive=False, blocked_words=None, blocked_token_ids=None)
         return d
@@ -57,20 +65,26 @@ class ReasoningConfig:
         parts = ["think", f"b{self.budget}" if self.budget else "nobudget"]
         if not self.block_reflexive:
             parts.append("noblock")
-        return "-".join(parts)
+        return "-".join(parts + [self.protocol.generation_label()])
 
 
-def build_processor_factory(tokenizer, cfg: ReasoningConfig):
+def resolve_blocked(tokenizer, cfg: ReasoningConfig) -> BlockedSet | None:
+    """The ids this run blocks (None: thinking off or blocking disabled)."""
+    if not cfg.thinking or not cfg.block_reflexive:
+        return None
+    return select_blocked_ids(tokenizer, cfg.protocol.blocked_set, cfg.blocked_words, cfg.blocked_token_ids)
+
+
+def build_processor_factory(tokenizer, cfg: ReasoningConfig, blocked: BlockedSet | None = None):
     """Per-batch logits processors for the config (None when nothing needs constraining)."""
     if not cfg.thinking or (cfg.budget is None and not cfg.block_reflexive):
-        return None, []
+        return None
     think_end, newline = special_ids(tokenizer)
-    blocked: list[int] = []
-    if cfg.block_reflexive:
-        blocked = (list(cfg.blocked_token_ids) if cfg.blocked_token_ids is not None
-                   else reflexive_token_ids(tokenizer, cfg.blocked_words))
-    base = ThinkingBudgetProcessor(think_end, newline, cfg.budget, blocked)
-    return (lambda prompt_len: [base.for_prompt_length(prompt_len)]), blocked
+    if blocked is None:
+        blocked = resolve_blocked(tokenizer, cfg)
+    ids = list(blocked.ids) if blocked is not None else []
+    base = ThinkingBudgetProcessor(think_end, newline, cfg.budget, ids, rules=cfg.protocol.rules())
+    return lambda prompt_len: [base.for_prompt_length(prompt_len)]
 
 
 def reasoning_items(questions, descriptions: dict[str, str]) -> list[dict]:
@@ -90,14 +104,15 @@ def split_thinking(token_ids: list[int], think_end_id: int | None) -> int | None
 
 
 def run_reasoning(items: list[dict], cfg: ReasoningConfig, artifact: JsonlArtifact,
-                  prompts: PromptSet | None = None, model=None, tokenizer=None) -> list[dict]:
+                  prompts: PromptSet | None = None, model=None, tokenizer=None,
+                  blocked: BlockedSet | None = None) -> list[dict]:
     """Answer every item not yet in ``artifact``; return all records in item order."""
     prompts = prompts or PromptSet()
     todo = [it for it in items if it["index"] not in artifact]
     if todo:
         if model is None:
             model, tokenizer = load_causal_lm(cfg.reasoner, cfg.dtype, cfg.device, cfg.attn_implementation)
-        factory, blocked = build_processor_factory(tokenizer, cfg)
+        factory = build_processor_factory(tokenizer, cfg, blocked)
         think_end = special_ids(tokenizer)[0] if cfg.thinking else None
         by_key = {str(it["index"]): it for it in todo}
         texts = {k: chat_prompt(tokenizer, prompts.reasoning_prompt(it["description"], it["question"],

@@ -5,8 +5,10 @@ thinking budget is enforced by two-phase generation, exactly at the token level:
 phase 1 samples at most ``budget - 2`` thinking tokens (reflexive tokens biased to -100, stop at
 ``</think>``); a row that did not close gets the newline and ``</think>`` tokens appended -- the
 same tokens the transformers processor forces at steps ``budget-1`` and ``budget`` -- and phase 2
-continues from the token ids (no re-tokenisation) without constraints. Not reproduced: the soft
-logit boost of the last 5% of the budget (the hard cap is identical).
+continues from the token ids (no re-tokenisation), still blocking the reflexive tokens when the
+protocol blocks after ``</think>`` (the paper's). Not reproduced: the soft logit boost of the last
+5% of the budget, and the paper's forcing of a newline and ``</think>`` at steps budget-1 and
+budget for a row that already closed its thinking by itself (docs/evaluation.md).
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from tqdm import tqdm
 
 from llava.eval.artifacts import JsonlArtifact
 from llava.eval.reasoning import ReasoningConfig, split_thinking
+from llava.eval.reflexive_tokens import BlockedSet
 from llava.eval.text_generation import chat_prompt
-from llava.eval.thinking_budget import reflexive_token_ids, special_ids
+from llava.eval.thinking_budget import special_ids
 from llava.prompts import PromptSet
 
 BLOCK_BIAS = -100.0  # the most negative bias OpenAI-style validators accept; exp(-100) ~ 0
@@ -63,7 +66,7 @@ def after_thinking(prompt_ids: list[int], generated: list[int], hit_length: bool
 
 def sampling_kwargs(cfg: ReasoningConfig) -> dict:
     s = cfg.sampling
-    if not s.do_sample:
+    if s.do_sample is False:
         return {"temperature": 0.0}
     kwargs = {"temperature": s.temperature if s.temperature is not None else 1.0,
               "top_p": s.top_p if s.top_p is not None else 1.0, "seed": cfg.seed}
@@ -73,7 +76,7 @@ def sampling_kwargs(cfg: ReasoningConfig) -> dict:
 
 
 def run_reasoning_vllm(items: list[dict], cfg: ReasoningConfig, artifact: JsonlArtifact,
-                       prompts: PromptSet | None = None) -> list[dict]:
+                       prompts: PromptSet | None = None, blocked: BlockedSet | None = None) -> list[dict]:
     vllm = import_vllm()
     prompts = prompts or PromptSet()
     todo = [it for it in items if it["index"] not in artifact]
@@ -89,25 +92,26 @@ def run_reasoning_vllm(items: list[dict], cfg: ReasoningConfig, artifact: JsonlA
     total = cfg.sampling.max_new_tokens
     think_end = special_ids(tokenizer)[0] if cfg.thinking else None
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="reason (vllm)", unit="q")
+    bias = {i: BLOCK_BIAS for i in blocked.ids} if blocked is not None and blocked.ids else None
     if cfg.thinking and cfg.budget:
         think_end, newline = special_ids(tokenizer)
-        blocked = ((list(cfg.blocked_token_ids) if cfg.blocked_token_ids is not None
-                    else reflexive_token_ids(tokenizer, cfg.blocked_words)) if cfg.block_reflexive else [])
         phase1 = vllm.SamplingParams(max_tokens=min(cfg.budget - 2, total), stop_token_ids=[think_end],
-                                     logit_bias={i: BLOCK_BIAS for i in blocked} or None, **base)
+                                     logit_bias=bias, **base)
+        phase2_bias = bias if cfg.protocol.block_after_think else None
         outs = llm.generate([{"prompt_token_ids": p} for p in prompt_ids], phase1)
         results = [after_thinking(p, list(o.outputs[0].token_ids), o.outputs[0].finish_reason == "length",
                                   think_end, newline, eos_ids, total) for p, o in zip(prompt_ids, outs)]
         pending = [i for i, r in enumerate(results) if r.continuation is not None]
         if pending:
             outs2 = llm.generate([{"prompt_token_ids": results[i].continuation} for i in pending],
-                                 [vllm.SamplingParams(max_tokens=results[i].remaining, **base) for i in pending])
+                                 [vllm.SamplingParams(max_tokens=results[i].remaining, logit_bias=phase2_bias, **base)
+                                  for i in pending])
             for i, o in zip(pending, outs2):
                 results[i].generated += list(o.outputs[0].token_ids)
         generated = [r.generated for r in results]
     else:
         outs = llm.generate([{"prompt_token_ids": p} for p in prompt_ids],
-                            vllm.SamplingParams(max_tokens=total, **base))
+                            vllm.SamplingParams(max_tokens=total, logit_bias=bias, **base))
         generated = [list(o.outputs[0].token_ids) for o in outs]
     records = []
     for it, text, ids in zip(todo, texts, generated):

@@ -3,7 +3,8 @@
 Prompts are rendered with the model's own chat template, sorted by length (less padding), left
 padded and generated in batches; results come back per batch so callers can write them to disk as
 they go. Sampling settings are explicit: what is not set here comes from the model's
-``generation_config`` (e.g. Qwen3's top_k=20), as with plain ``model.generate``.
+``generation_config`` (e.g. Qwen3's top_k=20, and ``do_sample`` when it is None), as with plain
+``model.generate``.
 """
 from __future__ import annotations
 
@@ -19,20 +20,22 @@ from llava.utils.causal_lm import load_causal_lm, resolve_device  # noqa: F401
 
 @dataclass
 class SamplingSettings:
-    do_sample: bool
+    do_sample: bool | None       # None: the model's generation_config decides (the paper's call)
     max_new_tokens: int
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
 
     def generate_kwargs(self) -> dict:
-        kwargs = {"do_sample": self.do_sample, "max_new_tokens": self.max_new_tokens}
+        kwargs = {"max_new_tokens": self.max_new_tokens}
+        if self.do_sample is False:  # greedy: silence sampling fields inherited from generation_config
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            return kwargs
         if self.do_sample:
-            for key in ("temperature", "top_p", "top_k"):
-                if getattr(self, key) is not None:
-                    kwargs[key] = getattr(self, key)
-        else:  # greedy: silence sampling fields inherited from generation_config
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+            kwargs["do_sample"] = True
+        for key in ("temperature", "top_p", "top_k"):
+            if getattr(self, key) is not None:
+                kwargs[key] = getattr(self, key)
         return kwargs
 
     def to_dict(self) -> dict:
@@ -44,6 +47,16 @@ def chat_prompt(tokenizer, user_text: str, enable_thinking: bool | None = None) 
     kwargs = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
     return tokenizer.apply_chat_template([{"role": "user", "content": user_text}], tokenize=False,
                                          add_generation_prompt=True, **kwargs)
+
+
+def load_tokenizer(name_or_path: str):
+    """The model's tokenizer alone (left padding), e.g. to resolve token ids before loading weights."""
+    from transformers import AutoTokenizer
+
+    from llava.utils.causal_lm import _check_model_path, left_padded
+
+    _check_model_path(name_or_path)
+    return left_padded(AutoTokenizer.from_pretrained(name_or_path))
 
 
 @dataclass
@@ -89,8 +102,7 @@ def generate_batches(model, tokenizer, prompts: dict[str, str], settings: Sampli
         extra = {}
         if processors is not None:
             extra["logits_processor"] = LogitsProcessorList(processors(prompt_len))
-        if settings.do_sample:
-            torch.manual_seed(batch_seed(seed, keys))
+        torch.manual_seed(batch_seed(seed, keys))   # sampling may come from generation_config
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                  pad_token_id=pad_id, **settings.generate_kwargs(), **extra)

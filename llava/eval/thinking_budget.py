@@ -1,64 +1,67 @@
-"""Thinking budget and reflexive-token blocking for batched generation (REFERENCE.md section 6).
+"""Thinking budget and reflexive-token blocking, applied to every row of a batch on its own.
 
-The authors' processor keeps one step counter and edits ``scores[0]`` only, so it is correct at
-batch size 1 only. Here every row is handled on its own: its thinking tokens are counted from its
-own generation start, a row that has emitted ``</think>`` (by itself or forced) is left alone, and
-reflexive words are blocked only while a row is still thinking. The processor is stateless (it
-reads everything from ``input_ids``), so it survives being reused across ``generate`` calls.
+The paper's rules (docs/evaluation.md, "Thinking budget"), for a row whose next token is its
+``t``-th generated token (t = 1 first), budget ``B``:
+
+- while ``t <= B`` (only the forced ``</think>`` at ``t == B`` ends this; a ``</think>`` the model
+  writes itself does not): if ``t/B > 0.95`` the newline and ``</think>`` logits both become
+  ``logit(</think>) * (1 + t/B)``; at ``t == B-1`` only the newline may follow; at ``t == B`` only
+  ``</think>``;
+- the blocked ids get -inf at every step, the answer after ``</think>`` included (applied after
+  the budget edits).
+
+The authors' processor keeps one counter and edits row 0, so it is right at batch size 1 only;
+here every row reads its own ``t`` from ``input_ids``, so a batched greedy run equals batch-1 runs
+row by row. The project's earlier variants are options (``ProtocolRules``): budget rules and
+blocking end at a row's first ``</think>`` (written or forced), and the boost raises each of the
+two logits from its own value (``x + |x| * t/B``, which never lowers a negative logit).
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
-# Reflexive words whose tokens are blocked while thinking (REFERENCE.md section 6).
-REFLEXIVE_WORDS = (
-    "wait", "alternatively", "hmm", "but", "however", "alternative", "another", "check",
-    "double-check", "oh", "maybe", "verify", "other", "again", "now", "ah", "anyway", "anyhow",
-)
+BOOSTS = ("think-end-logit", "own-logit")
+BUDGET_ENDS = ("forced", "think-end")
 
 
-def reflexive_token_ids(tokenizer, words: Iterable[str] = REFLEXIVE_WORDS) -> list[int]:
-    """Ids of tokens that spell exactly one of ``words`` (case-insensitive, leading spaces ignored).
+@dataclass(frozen=True)
+class ProtocolRules:
+    """How the processor treats a row: the paper's rules by default."""
+    block_after_think: bool = True          # keep blocking after the row's </think>
+    boost: str = "think-end-logit"          # or "own-logit"
+    budget_ends_at: str = "forced"          # or "think-end": the row's first </think> ends the budget
 
-    ``" Wait"``, ``"WAIT"`` and ``"wait"`` match ``wait``; ``"waiter"`` or ``"waiting"`` do not.
-    Every id of the full vocabulary (added tokens included) is decoded on its own.
-    """
-    wanted = {w.strip().lower() for w in words if w.strip()}
-    if not wanted:
-        return []
-    size = len(tokenizer)
-    texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False,
-                                   clean_up_tokenization_spaces=False)
-    return [i for i, text in enumerate(texts) if text.lstrip(" ").lower() in wanted]
+    def __post_init__(self):
+        if self.boost not in BOOSTS:
+            raise ValueError(f"unknown boost {self.boost!r}; choose one of {list(BOOSTS)}")
+        if self.budget_ends_at not in BUDGET_ENDS:
+            raise ValueError(f"unknown budget end {self.budget_ends_at!r}; choose one of {list(BUDGET_ENDS)}")
 
 
 class ThinkingBudgetProcessor:
-    """A ``transformers`` logits processor enforcing a per-row thinking budget.
+    """A ``transformers`` logits processor; stateless (everything is read from ``input_ids``).
 
-    For a row still thinking, with ``t`` = 1-based index of the token being generated:
-    - ``t/budget > 0.95``: the ``</think>`` and newline logits are raised by the factor
-      ``1 + t/budget`` (scaled away from -inf: ``x + |x| * t/budget``, which is ``x*(1+t/budget)``
-      for positive logits and never lowers a negative one, unlike a plain product);
-    - ``t == budget - 1``: only the newline may be generated;
-    - ``t >= budget``: only ``</think>`` may be generated;
-    - ``blocked_ids`` (reflexive tokens) get -inf at every step.
-    A row is thinking until ``</think>`` appears in its generated tokens. ``prompt_lengths`` gives
-    each row's generation start column; left-padded batches (the default) share one start.
+    ``prompt_lengths`` gives each row's generation start column (an int for left-padded batches,
+    whose rows all start at the padded prompt length).
     """
 
     def __init__(self, think_end_id: int, newline_id: int, budget: int | None = None,
-                 blocked_ids: Sequence[int] = (), prompt_lengths: Sequence[int] | int | None = None):
+                 blocked_ids: Sequence[int] = (), prompt_lengths: Sequence[int] | int | None = None,
+                 rules: ProtocolRules = ProtocolRules()):
         if budget is not None and budget < 2:
             raise ValueError(f"thinking budget must be >= 2 tokens (newline + </think>), got {budget}")
+        blocked = sorted({int(i) for i in blocked_ids})
+        if int(think_end_id) in blocked or int(newline_id) in blocked:
+            raise ValueError("</think> or the newline token is in the blocked set; the budget could not be enforced")
         self.think_end_id = int(think_end_id)
         self.newline_id = int(newline_id)
         self.budget = budget
-        self.blocked_ids = torch.tensor(sorted(set(int(i) for i in blocked_ids)), dtype=torch.long)
-        if think_end_id in set(blocked_ids) or newline_id in set(blocked_ids):
-            raise ValueError("</think> or the newline token is in the blocked set; the budget could not be enforced")
+        self.blocked_ids = torch.tensor(blocked, dtype=torch.long)
         self.prompt_lengths = prompt_lengths
+        self.rules = rules
 
     def _starts(self, input_ids: torch.Tensor) -> torch.Tensor:
         batch = input_ids.shape[0]
@@ -71,46 +74,62 @@ class ThinkingBudgetProcessor:
             raise ValueError(f"prompt_lengths has {starts.shape[0]} rows but the batch has {batch}")
         return starts
 
-    def thinking_state(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(still_thinking [B] bool, t [B] = 1-based index of the token about to be generated)."""
+    def row_state(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(t [B] = 1-based index of the token about to be generated, closed [B] = the row has
+        generated a ``</think>``)."""
         starts = self._starts(input_ids)
         cols = torch.arange(input_ids.shape[1], device=input_ids.device)
         generated = cols.unsqueeze(0) >= starts.unsqueeze(1)
         closed = ((input_ids == self.think_end_id) & generated).any(dim=1)
-        t = input_ids.shape[1] - starts + 1
-        return ~closed, t
+        return input_ids.shape[1] - starts + 1, closed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        thinking, t = self.thinking_state(input_ids)
-        if not bool(thinking.any()):
-            return scores
+        t, closed = self.row_state(input_ids)
         scores = scores.clone()
-        rows = thinking.nonzero(as_tuple=True)[0]
-        neg_inf = torch.finfo(scores.dtype).min
+        if self.budget is not None:
+            in_budget = t <= self.budget
+            if self.rules.budget_ends_at == "think-end":
+                in_budget = ~closed
+            self._budget_rules(scores, t, in_budget.nonzero(as_tuple=True)[0])
         if self.blocked_ids.numel():
+            rows = torch.arange(scores.shape[0], device=scores.device)
+            if not self.rules.block_after_think:
+                rows = rows[~closed]
             blocked = self.blocked_ids.to(scores.device)
             blocked = blocked[blocked < scores.shape[1]]
-            scores[rows.unsqueeze(1), blocked.unsqueeze(0)] = neg_inf
-        if self.budget is None:
-            return scores
-        ratio = t.to(scores.dtype) / self.budget
-        boost = rows[ratio[rows] > 0.95]
-        if boost.numel():
-            for tok in (self.think_end_id, self.newline_id):
-                x = scores[boost, tok]
-                scores[boost, tok] = torch.where(x > neg_inf, x + x.abs() * ratio[boost], x)
-        force_nl = rows[t[rows] == self.budget - 1]
-        force_end = rows[t[rows] >= self.budget]
-        for force, tok in ((force_nl, self.newline_id), (force_end, self.think_end_id)):
-            if force.numel():
-                scores[force] = neg_inf
-                scores[force, tok] = 0.0
+            if rows.numel():
+                scores[rows.unsqueeze(1), blocked.unsqueeze(0)] = float("-inf")
         return scores
+
+    def _budget_rules(self, scores: torch.Tensor, t: torch.Tensor, rows: torch.Tensor) -> None:
+        if not rows.numel():
+            return
+        ratio = t[rows].double() / self.budget      # float64, as Python computes t / budget
+        boost = rows[ratio > 0.95]
+        if boost.numel():
+            factor = 1 + ratio[ratio > 0.95]
+            end, nl = self.think_end_id, self.newline_id
+            if self.rules.boost == "think-end-logit":
+                # Both take </think>'s logit times the factor (float32 math, as tensor * float).
+                value = (scores[boost, end].float() * factor.float()).to(scores.dtype)
+                scores[boost, nl] = value
+                scores[boost, end] = value
+            else:
+                for tok in (end, nl):
+                    x = scores[boost, tok]
+                    raised = x + x.abs() * (factor - 1).to(scores.dtype)
+                    scores[boost, tok] = torch.where(torch.isfinite(x), raised, x)
+        at = t[rows]
+        for force, tok in ((rows[at == self.budget - 1], self.newline_id),
+                           (rows[at >= self.budget], self.think_end_id)):
+            if force.numel():
+                scores[force] = float("-inf")
+                scores[force, tok] = 0.0
 
     def for_prompt_length(self, prompt_length: int) -> "ThinkingBudgetProcessor":
         """A copy bound to one ``generate`` call whose (left-padded) prompts are this long."""
         return ThinkingBudgetProcessor(self.think_end_id, self.newline_id, self.budget,
-                                       self.blocked_ids.tolist(), prompt_length)
+                                       self.blocked_ids.tolist(), prompt_length, self.rules)
 
 
 def special_ids(tokenizer) -> tuple[int, int]:

@@ -71,3 +71,62 @@ def test_user_errors_exit_2_with_a_message(tmp_path, common, tiny_reasoner, caps
     assert "lacks index/description" in capsys.readouterr().err
     assert main(["end-to-end", *common, "--perception", str(tmp_path / "no_model")]) == 2
     assert "no config.json" in capsys.readouterr().err
+
+
+def _meta(res):
+    metas = sorted(res.rglob("*.jsonl.meta.json"))
+    return [json.loads(p.read_text()) for p in metas if "reasoning" in p.parts]
+
+
+def test_protocol_is_announced_recorded_and_overridable(tmp_path, common, tiny_reasoner, capsys):
+    log = tmp_path / "samples.jsonl"
+    log.write_text("".join(json.dumps({"doc_id": i, "filtered_resps": f"Shape {i}."}) + "\n" for i in range(6)))
+    base = ["reason", *common, "--descriptions", str(log), *_reason_args(tiny_reasoner)]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "[reason] protocol paper" in out and "derived from 18 words" in out
+    (paper,) = _meta(tmp_path / "res")
+    assert paper["blocked"]["source"] == "derived" and paper["blocked"]["count"] == 28
+    assert paper["protocol"]["boost"] == "think-end-logit" and paper["reasoner_signature"].startswith("sha256:")
+    assert main(base + ["--protocol", "improved"]) == 0
+    assert "[reason] protocol improved" in capsys.readouterr().out
+    improved = next(m for m in _meta(tmp_path / "res") if m["protocol"]["name"] == "improved")
+    assert improved["blocked"]["source"] == "exact-words" and improved["protocol"]["block_after_think"] is False
+    assert main(base + ["--boost", "own-logit"]) == 0
+    assert "[reason] protocol paper+custom" in capsys.readouterr().out
+    assert len(_meta(tmp_path / "res")) == 3
+    assert main(base + ["--answer-line", "stripped"]) == 0     # scoring only: the outputs are reused
+    assert len(_meta(tmp_path / "res")) == 3
+    scores = sorted((tmp_path / "res").rglob("*-paper-*.scores.json"))
+    assert json.loads(scores[0].read_text())["answer_line"] == "stripped"
+
+
+def test_lmms_eval_task_folder_with_the_focus_stage(tmp_path, tiny_reasoner, capsys):
+    import datasets
+    import yaml
+
+    rows = {"index": [5, 6], "question": ["What colour?\nOptions: A: red, B: blue"] * 2, "answer": ["A", "B"],
+            "category": ["math"] * 2, "l2_category": ["geometry"] * 2, "image": [None, None]}
+    datasets.Dataset.from_dict(rows).to_parquet(str(tmp_path / "mm.parquet"))
+    assert main(["lmms-eval-tasks", "--output-dir", str(tmp_path / "t"), "--data", str(tmp_path / "mm.parquet"),
+                 "--focus-model", str(tiny_reasoner), "--results-dir", str(tmp_path / "res"),
+                 "--device", "cpu", "--dtype", "fp32"]) == 0
+    assert "mmstar_prism_stage_1, mmstar_prism_stage_2" in capsys.readouterr().out
+    settings = json.loads((tmp_path / "t" / "prism_mmstar.json").read_text())
+    focus_run = next((tmp_path / "res").rglob("focus/*.jsonl"))             # the project's focus stage ran
+    rows = [json.loads(line) for line in focus_run.read_text().splitlines()]
+    assert settings["focus"] == {r["index"]: r["focus"] for r in rows}
+    assert set(settings["focus"]) == {"5", "6"} and settings["answer_line"] == "raw"
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: ("function", loader.construct_scalar(node)))
+    stage_2 = yaml.load((tmp_path / "t" / "mmstar_prism_stage_2.yaml").read_text(), Loader=Loader)
+    assert stage_2["task"] == "mmstar_prism_stage_2" and stage_2["test_split"] == "val"
+    assert stage_2["dataset_path"] == "parquet" and stage_2["reasoning_tags"] == "none"
+    assert stage_2["dataset_kwargs"]["data_files"]["val"] == [str((tmp_path / "mm.parquet").resolve())]
+    assert [m["metric"] for m in stage_2["metric_list"]][-1] == "average"
+    assert main(["lmms-eval-tasks", "--output-dir", str(tmp_path / "hub"), "--data", str(tmp_path / "mm.parquet"),
+                 "--focus-file", str(tmp_path / "missing.json")]) == 2
+    assert "focus file" in capsys.readouterr().err

@@ -4,19 +4,41 @@ import json
 import pytest
 
 from llava.eval.scoring import (aggregate, extract_answer, format_table, match_lenient,
-                                match_lmms_eval_v04, score_records, write_scores)
+                                match_lmms_eval_v04, match_lmms_eval_v07, score_records, write_scores)
+
+THINK = "<think>\nThe description says the circle is red.\nWait, is it? Yes.\n</think>\n\n"
+
+# (output as the reasoner wrote it, span the paper's parse gives, span after stripping first)
+PARSES = [
+    (THINK + "The circle is red.\nAnswer: B", "B", "B"),
+    (THINK + "Answer: B\n", "", "B"),                     # ends in a newline: empty last line
+    (THINK + "Answer: ", " ", "Answer:"),                  # regex backtracks to the space
+    (THINK + "Answer:", "Answer:", "Answer:"),             # no match: the line itself
+    (THINK + "Answer: (C) the dog", "(C) the dog", "(C) the dog"),
+    (THINK + "answer :d ", "d ", "d"),
+    (THINK + "Answer: A\nI think so", "I think so", "I think so"),   # only the last line counts
+    (THINK + "Final Answer: B\r\n", "", "B"),            # a Windows line end is still a line end
+    ("<think>\nthinking until the budget ran out\n</think>\n\n", "", "</think>"),
+    ("line one\nB. the second option", "B. the second option", "B. the second option"),
+    ("", "", ""),
+]
 
 
-@pytest.mark.parametrize("output, expected", [
-    ("<think>\nsteps\n</think>\n\nThe colour is red.\nAnswer: B", "B"),
-    ("Answer: (C) the dog", "(C) the dog"),
-    ("answer :d", "d"),
-    ("line one\nB. the second option\n\n", "B. the second option"),   # no Answer: -> last line
-    ("Answer: A\nI think so", "I think so"),                            # only the last line counts
-    ("", ""),
-])
-def test_extract_answer_takes_last_line(output, expected):
-    assert extract_answer(output) == expected
+@pytest.mark.parametrize("output, raw, stripped", PARSES)
+def test_extract_answer_paper_and_stripped(output, raw, stripped):
+    assert extract_answer(output) == raw
+    assert extract_answer(output, "stripped") == stripped
+
+
+def test_paper_parse_scores_by_hand():
+    """Gold A everywhere: under the paper's parse only the first and the bare "Answer:" lines score."""
+    outputs = [THINK + "Answer: A", THINK + "Answer: A\n", THINK + "Answer: ", THINK + "Answer:",
+               THINK + "The answer is (A)"]
+    recs = [{"index": i, "answer": "A", "category": "c", "output": o} for i, o in enumerate(outputs)]
+    assert [q.correct for q in score_records(recs)] == [True, False, False, True, False]
+    assert [q.correct for q in score_records(recs, answer_line="stripped")] == [True, True, True, True, False]
+    # lmms-eval 0.7 falls back to any capital letter: "Answer:" -> A
+    assert [q.correct for q in score_records(recs, matcher="lmms-eval-0.7")] == [True, False, False, True, True]
 
 
 @pytest.mark.parametrize("pred, gold, correct", [
@@ -37,6 +59,34 @@ def test_extract_answer_takes_last_line(output, expected):
 ])
 def test_lmms_eval_04_rules(pred, gold, correct):
     assert match_lmms_eval_v04(pred, gold) is correct
+
+
+@pytest.mark.parametrize("pred, gold, correct", [
+    ("B", "B", True), ("(B) a cat", "B", True), ("The answer is B.", "B", True),
+    ("the answer is (B)", "B", True),        # 0.7 finds the letter; 0.4 does not
+    ("I think B", "B", True),                # a letter ending the text
+    ("A or B? B.", "A", True),               # a leading letter outranks every later one
+    ("Options (A) and (C): (C)", "C", True),  # the last "(X)" wins
+    ("answer:", "A", False),                 # no upper-case letter at all
+    ("C because B is wrong", "B", False),    # a leading letter outranks the rest
+    ("", "B", False), (" ", "B", False),
+])
+def test_lmms_eval_07_rules(pred, gold, correct):
+    assert match_lmms_eval_v07(pred, gold) is correct
+
+
+def test_07_matcher_equals_lmms_evals_own():
+    """Against lmms-eval 0.7.3's own MMStar scoring (installed in CI) on many generated predictions."""
+    import random
+
+    mmstar = pytest.importorskip("lmms_eval.tasks.mmstar.utils")
+    pieces = ["A", "B", "C", "D", "E", "(A)", "(B)", "B.", "C:", "D)", "the answer is", "Answer:", " ",
+              "\n", ".", ",", "'", '"', "I choose", "option", "Bat", "cat", "答案是", "b", ")", "("]
+    rng = random.Random(0)
+    for _ in range(3000):
+        pred = "".join(rng.choice(pieces) + rng.choice(["", " "]) for _ in range(rng.randint(0, 6)))
+        gold = rng.choice("ABCD")
+        assert match_lmms_eval_v07(pred, gold) == bool(mmstar.exact_match(pred, gold)), pred
 
 
 @pytest.mark.parametrize("pred, gold, correct", [
