@@ -91,3 +91,8 @@ class TrainingArguments(transformers.TrainingArguments):
     push_to_hub_private: bool = field(default=False)
     push_to_hub_revision: str | None = field(default=None)
     push_to_hub_layout: str = field(default="hf", metadata={"help": "hf (transformers-native) | llava"})
+    trust_checkpoint: bool = field(default=False, metadata={
+        "help": "Resume without restricting what checkpoint-N/ pickles may hold. By default DeepSpeed's shards "
+                "and the Trainer's state files are loaded as weights only (plus the few objects DeepSpeed and "
+                "the Trainer write); a file holding anything else is refused, since unpickling it could run "
+                "code. Only for checkpoints you trust (stage scripts: TRUST_CHECKPOINT=1)"})
