@@ -18,6 +18,7 @@ from tqdm import tqdm
 from llava.constants import DEFAULT_IMAGE_TOKEN
 from llava.eval.artifacts import JsonlArtifact
 from llava.eval.text_generation import DTYPES, resolve_device
+from llava.model.weights import check_weight_files
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 # lmms-eval's MMStar post-prompt, used by the end-to-end baseline.
@@ -108,6 +109,7 @@ class NativePerception:
         kwargs = {"dtype": DTYPES[settings.dtype]}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
+        check_weight_files(path)  # names a truncated file (transformers' error does not)
         self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         self.model.to(resolve_device(settings.device)).eval()
         self.image_token = getattr(self.processor, "image_token", DEFAULT_IMAGE_TOKEN)

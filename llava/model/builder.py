@@ -19,6 +19,7 @@ import torch
 
 from llava.model.attention import choose_attn_implementation
 from llava.model.language_models import llava_classes_for
+from llava.model.weights import check_weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def load_pretrained_model(model_path, model_base=None, model_name=None, load_8bi
         attn_implementation = "flash_attention_2"
     attn = choose_attn_implementation(attn_implementation)
     folder = resolve_model_folder(model_path)
+    check_weight_files(folder)  # a truncated file is named here, not deep inside transformers
 
     if model_base is not None:
         from llava.model.partial_checkpoints import load_with_base

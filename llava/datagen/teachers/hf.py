@@ -110,6 +110,9 @@ class HFTeacher(Teacher):
                 load_kwargs["attn_implementation"] = attn_implementation
             if device_map:
                 load_kwargs["device_map"] = device_map
+            from llava.model.weights import check_weight_files
+
+            check_weight_files(model)  # names a truncated file (transformers' error does not)
             self.model = AutoModelForImageTextToText.from_pretrained(model, **load_kwargs).eval()
             if not device_map:
                 self.model.to(device)
