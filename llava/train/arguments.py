@@ -43,6 +43,11 @@ class ModelArguments:
     lora_dropout: float = 0.05
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
 
+    def __post_init__(self) -> None:
+        from llava.model.projectors import check_projector_type
+
+        check_projector_type(self.mm_projector_type, "--mm_projector_type")
+
     def tunable_parts(self) -> list[str]:
         parts = [p.strip() for p in self.mm_tunable_parts.split(",") if p.strip()]
         unknown = [p for p in parts if p not in TUNABLE_PARTS]

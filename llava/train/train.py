@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from llava.train.failures import record_failure, recorded
+
 logger = logging.getLogger("llava.train")
 
 
@@ -76,7 +78,7 @@ def preflight(model_args, data_args, training_args):
         from llava.train.text_only import preflight_text_only
 
         return preflight_text_only(model_args, data_args, training_args)
-    source = inspect_model_source(model_args.model_name_or_path)
+    source = inspect_model_source(model_args.model_name_or_path, perception=True)
     if not source.is_llava:
         from llava.model.vision_towers import resolve_vision_tower
 
@@ -230,6 +232,7 @@ def shutdown() -> None:
     sys.stderr.flush()
 
 
+@recorded  # a failure under torchrun ends with its one-line cause (llava/train/launch.py)
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`llava-train`). Launched by torchrun, the process exits hard after a
     clean shutdown: a rare abort at interpreter exit was seen otherwise (REFERENCE section 10)."""
@@ -242,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         logger.error("%s", e)
         print(f"llava-train: error: {e}", file=sys.stderr)
+        record_failure(e)
         return 2
     init_distributed(training_args)
     if model_args.text_only:

@@ -14,7 +14,9 @@
 #                     TUNABLE_PARTS, CONV_TEMPLATE, IMAGE_ASPECT_RATIO, LORA (1 = LoRA on the LLM)
 #   DeepSpeed         DEEPSPEED_CONFIG (default zero3.json; zero3_offload.json offloads to CPU;
 #                     zero3_tiny.json, the tiny default's: one gradient bucket, see below)
-#   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest checkpoint-N in OUTPUT_DIR)
+#   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest checkpoint-N in OUTPUT_DIR),
+#                     TRUST_CHECKPOINT=1 (resume from a checkpoint whose pickles hold more than weights:
+#                     only for checkpoints you trust, see docs/reliability.md)
 #   launch            NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NPROC_PER_NODE, PYTHON,
 #                     DRY_RUN=1 (print the command, do not launch)
 #   monitoring        REPORT_TO (auto|wandb|none), RUN_NAME, WANDB_PROJECT, NUM_WORKERS
@@ -148,13 +150,15 @@ llava_launch() {
   [[ -n "${IMAGE_FOLDER:-}" ]] && optional+=(--image_folder "$IMAGE_FOLDER")
   [[ "${LORA:-0}" == 1 ]] && optional+=(--lora_enable True)
   [[ -n "${RESUME:-auto}" && "${RESUME:-auto}" != none ]] && optional+=(--resume_from_checkpoint "${RESUME:-auto}")
+  [[ "${TRUST_CHECKPOINT:-0}" == 1 ]] && optional+=(--trust_checkpoint True)
 
   llava_log "model=$model"
   llava_log "data=$data output=$output"
   llava_log "nodes=$NNODES x procs=$NPROC_PER_NODE, global batch $global = $per_device per device x $world x accumulation $accum, precision $PRECISION, deepspeed $(basename "$ds_config")"
 
+  # llava.train.launch is torchrun, ending a failed run with its root error in one line.
   local cmd=(
-    "$PYTHON" -m torch.distributed.run
+    "$PYTHON" -m llava.train.launch
     --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NPROC_PER_NODE"
     --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
     -m llava.train.train
