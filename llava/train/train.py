@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from llava.train.failures import record_failure, recorded
+from llava.utils.secrets import scrub_process_argv
 
 logger = logging.getLogger("llava.train")
 
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     try:
         model_args, data_args, training_args = parse_args(argv)
+        scrub_process_argv()  # W&B records sys.argv: no tokens there
         source = preflight(model_args, data_args, training_args)
     except (ValueError, FileNotFoundError) as e:
         logger.error("%s", e)

@@ -13,6 +13,8 @@
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -207,7 +209,7 @@ class LLaVATrainer(Trainer):
         if self.args.should_save:
             if self.save_extras is not None:
                 self.save_extras(output_dir)
-            torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+            torch.save(_without_tokens(self.args), os.path.join(output_dir, "training_args.bin"))
         if self.args.world_size > 1:
             torch.distributed.barrier()
 
@@ -224,3 +226,13 @@ def _own_zero_files(checkpoint: str, rank: int) -> list[Path]:
     latest = Path(checkpoint) / "latest"
     tag = latest.read_text().strip() if latest.is_file() else "global_step*"
     return sorted(Path(checkpoint).glob(f"{tag}/zero_pp_rank_{rank}_mp_rank_*_model_states.pt"))
+
+
+def _without_tokens(args):
+    """The arguments as training_args.bin keeps them, without `*_token` values: to_dict() masks them
+    for llava_train_args.json and W&B, but the pickle would hold them in clear."""
+    clean = copy.copy(args)
+    for f in dataclasses.fields(args):
+        if f.name.endswith("_token") and getattr(args, f.name, None):
+            setattr(clean, f.name, None)
+    return clean

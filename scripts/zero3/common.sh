@@ -109,6 +109,8 @@ export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-${TMPDIR:-/tmp}/torch_exten
 export TOKENIZERS_PARALLELISM="${TOKENIZERS_PARALLELISM:-false}"
 
 # --- the launch ---------------------------------------------------------------------------------
+source "$ZERO3_DIR/secrets.sh"  # llava_mask_args: what is printed never shows a token
+
 llava_launch() {
   local world=$((NNODES * NPROC_PER_NODE))
   local per_device="${PER_DEVICE_BATCH:-${STAGE_PER_DEVICE_BATCH:-1}}"
@@ -152,8 +154,8 @@ llava_launch() {
   [[ -n "${RESUME:-auto}" && "${RESUME:-auto}" != none ]] && optional+=(--resume_from_checkpoint "${RESUME:-auto}")
   [[ "${TRUST_CHECKPOINT:-0}" == 1 ]] && optional+=(--trust_checkpoint True)
 
-  llava_log "model=$model"
-  llava_log "data=$data output=$output"
+  llava_log "model=$(llava_mask_value "$model")"
+  llava_log "data=$(llava_mask_value "$data") output=$(llava_mask_value "$output")"
   llava_log "nodes=$NNODES x procs=$NPROC_PER_NODE, global batch $global = $per_device per device x $world x accumulation $accum, precision $PRECISION, deepspeed $(basename "$ds_config")"
 
   # llava.train.launch is torchrun, ending a failed run with its root error in one line.
@@ -189,7 +191,7 @@ llava_launch() {
     "${optional[@]}"
     "$@"
   )
-  llava_log "launch: ${cmd[*]}"
+  llava_log "launch: $(llava_mask_args "${cmd[@]}")"
   if [[ "${DRY_RUN:-0}" == 1 ]]; then
     llava_log "DRY_RUN=1: not launching"
     return 0
