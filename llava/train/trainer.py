@@ -199,6 +199,10 @@ class LLaVATrainer(Trainer):
         with self._restricted(checkpoint):
             return super()._load_rng_state(checkpoint)
 
+    def _load_best_model(self):  # --load_best_model_at_end: one of this run's own checkpoints
+        with self._restricted(self.state.best_model_checkpoint):
+            return super()._load_best_model()
+
     # ---- saving --------------------------------------------------------------------------------
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
