@@ -18,6 +18,7 @@ from tqdm import tqdm
 from llava.constants import DEFAULT_IMAGE_TOKEN
 from llava.eval.artifacts import JsonlArtifact
 from llava.eval.text_generation import resolve_device
+from llava.model.weights import check_weight_files
 from llava.utils.dtypes import resolve_dtype
 
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -109,6 +110,7 @@ class NativePerception:
         kwargs = {"dtype": resolve_dtype(settings.dtype)}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
+        check_weight_files(path)  # names a truncated file (transformers' error does not)
         self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         self.model.to(resolve_device(settings.device)).eval()
         self.image_token = getattr(self.processor, "image_token", DEFAULT_IMAGE_TOKEN)

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 # Model loading is shared with the datagen teachers; these names stay importable from here.
-from llava.utils.causal_lm import load_causal_lm, resolve_device  # noqa: F401
+from llava.model.causal_lm import load_causal_lm, resolve_device  # noqa: F401
 
 
 @dataclass
@@ -53,7 +53,7 @@ def load_tokenizer(name_or_path: str):
     """The model's tokenizer alone (left padding), e.g. to resolve token ids before loading weights."""
     from transformers import AutoTokenizer
 
-    from llava.utils.causal_lm import _check_model_path, left_padded
+    from llava.model.causal_lm import _check_model_path, left_padded
 
     _check_model_path(name_or_path)
     return left_padded(AutoTokenizer.from_pretrained(name_or_path))

@@ -17,6 +17,7 @@ from pathlib import Path
 from llava.export import hub
 from llava.export.pipeline import FORMATS, export
 from llava.utils.dtypes import CANONICAL
+from llava.utils.safe_unpickle import UnsafeLoaderError
 
 logger = logging.getLogger("llava.export")
 
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-shard-size", default="5GB", help="safetensors shard size (default 5GB)")
     p.add_argument("--from-zero", action="store_true",
                    help="consolidate DeepSpeed shards even when consolidated safetensors exist")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle DeepSpeed shards without restriction. By default they are loaded as weights "
+                        "only (plus the few objects DeepSpeed itself writes); a file holding anything else is "
+                        "refused, since unpickling it could run code. Only for checkpoints you trust")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     card = p.add_argument_group("model card")
     card.add_argument("--model-name", default=None, help="title of the model card (default: repo or folder name)")
@@ -86,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         written = export(args.source, args.output_dir, formats, dtype=args.dtype, eval_report=args.eval_report,
                          model_name=args.model_name, license=args.license, base_models=args.base_model,
                          datasets=args.dataset, max_shard_size=args.max_shard_size, prefer_zero=args.from_zero,
-                         repo_id=args.push_to_hub, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, KeyError) as e:
+                         repo_id=args.push_to_hub, overwrite=args.overwrite,
+                         trust_checkpoint=args.trust_checkpoint)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, KeyError, UnsafeLoaderError) as e:
         print(f"llava-export: {e}", file=sys.stderr)
         return 1
     for fmt, folder in written.items():

@@ -24,10 +24,12 @@ SIGLIP_DEFAULTS = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], 
 def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype: str | None = None,
            eval_report: str | Path | None = None, model_name: str | None = None, license: str = "apache-2.0",
            base_models: list[str] = (), datasets: list[str] = (), max_shard_size: str = "5GB",
-           prefer_zero: bool = False, repo_id: str | None = None, overwrite: bool = False) -> dict[str, Path]:
+           prefer_zero: bool = False, repo_id: str | None = None, overwrite: bool = False,
+           trust_checkpoint: bool = False) -> dict[str, Path]:
     """Export `source` into `output_dir` (`hf/` and `llava-next/` when both formats are asked for).
 
     Returns {format: folder}. `dtype` casts floating weights (default: as stored).
+    `trust_checkpoint` unpickles DeepSpeed shards without the weights-only restriction.
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
@@ -48,7 +50,7 @@ def export(source: str | Path, output_dir: str | Path, formats=FORMATS, *, dtype
             raise FileExistsError(f"{folder} is not empty; pass --overwrite or choose another --output-dir")
     reports = model_card.load_eval_report(eval_report)["reports"] if eval_report else []
 
-    src = read_source(source, prefer_zero=prefer_zero)
+    src = read_source(source, prefer_zero=prefer_zero, trust=trust_checkpoint)
     logger.info("weights from %s (%d tensors)", src.weights_from, len(src.state_dict))
     if dtype:
         src.state_dict = {k: v.to(resolve_dtype(dtype)) if v.is_floating_point() else v for k, v in src.state_dict.items()}

@@ -3,6 +3,8 @@
 Weights come back as one CPU state dict with canonical LLaVA-NeXT keys, whatever the source:
 consolidated safetensors (sharded or not), DeepSpeed ZeRO shards (consolidated with DeepSpeed's own
 `get_fp32_state_dict_from_zero_checkpoint`), or LoRA (adapter merged into the base weights).
+ZeRO shards are pickles: they are unpickled restricted to weights (llava/utils/safe_unpickle.py)
+unless the user trusts the checkpoint (`--trust-checkpoint`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _GLOBAL_STEP = re.compile(r"^global_step(\d+)$")
 _WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
+TRUST_FLAG = "--trust-checkpoint"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
                    "added_tokens.json", "chat_template.jinja", "chat_template.json")
 
@@ -54,16 +57,15 @@ def _has_weights(folder: Path) -> bool:
 
 def _count_tensors(folder: Path) -> int:
     """Trainer writes an empty model.safetensors under ZeRO-3 without 16-bit gathering: treat as absent."""
-    from safetensors import safe_open
+    from llava.model.weights import safetensors_keys
 
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        return len(json.loads(index.read_text())["weight_map"])
+        return len(_read_json(index, "")["weight_map"])
     single = folder / "model.safetensors"
     if single.is_file():
-        with safe_open(str(single), "pt") as f:
-            return len(list(f.keys()))
-    return 1  # .bin: trust it
+        return len(safetensors_keys(single))
+    return 1  # .bin: read (tensors only) when exported
 
 
 def _zero_tag_dir(folder: Path) -> Path | None:
@@ -85,15 +87,21 @@ def _read_json(path: Path, what: str) -> dict:
         raise ValueError(f"{path} is not valid JSON ({e})") from None
 
 
-def consolidate_zero(folder: Path) -> dict[str, torch.Tensor]:
-    """fp32 state dict from DeepSpeed ZeRO shards, using DeepSpeed's own consolidation."""
+def consolidate_zero(folder: Path, trust: bool = False) -> dict[str, torch.Tensor]:
+    """fp32 state dict from DeepSpeed ZeRO shards, using DeepSpeed's own consolidation; the shards
+    are unpickled restricted to weights unless `trust`."""
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    from llava.utils.safe_unpickle import restricted_torch_load
 
     tag_dir = _zero_tag_dir(folder)
     if tag_dir is None:
         raise FileNotFoundError(f"{folder} has no global_stepN/ DeepSpeed shards")
     logger.info("consolidating DeepSpeed ZeRO shards in %s", tag_dir)
-    return dict(get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=tag_dir.name))
+    with restricted_torch_load(TRUST_FLAG, trust=trust, what=str(tag_dir)) as guard:
+        state = dict(get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=tag_dir.name))
+    guard.require_read(sorted(tag_dir.glob("*_model_states.pt")), "DeepSpeed's zero_to_fp32")
+    return state
 
 
 def load_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -135,8 +143,9 @@ def merge_lora(state: dict[str, torch.Tensor], adapter_config: dict) -> dict[str
     return plain
 
 
-def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
-    """Read an export source. See the module docstring for what is accepted."""
+def read_source(path: str | Path, prefer_zero: bool = False, trust: bool = False) -> Source:
+    """Read an export source. See the module docstring for what is accepted. With `prefer_zero`,
+    consolidated weights next to the shards are not read at all (they may be the broken part)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a training output folder, a checkpoint-N folder "
@@ -151,7 +160,7 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
             return Source(kind="native", config=cfg, state_dict=load_weights(path), tokenizer_dir=path,
                           weights_from=f"{path} (transformers LlavaOnevision)", extra_dirs=[path])
     ckpt = path
-    if not _has_weights(path) and _zero_tag_dir(path) is None and not (path / "adapter_config.json").is_file():
+    if _zero_tag_dir(path) is None and not (path / "adapter_config.json").is_file() and not _has_weights(path):
         latest = latest_checkpoint(path)
         if latest is None:
             raise FileNotFoundError(f"{path} has no weights (model.safetensors), no DeepSpeed global_stepN/ shards, "
@@ -167,10 +176,11 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
     cfg = _read_json(cfg_dir / "config.json", "")
 
     zero_dir = _zero_tag_dir(ckpt)
-    if _has_weights(ckpt) and not (prefer_zero and zero_dir is not None):
-        state, origin = load_weights(ckpt), f"{ckpt} (consolidated safetensors)"
+    if not (prefer_zero and zero_dir is not None) and _has_weights_or_hint(ckpt, zero_dir):
+        state, origin = _load_weights_or_hint(ckpt, zero_dir), f"{ckpt} (consolidated safetensors)"
     elif zero_dir is not None:
-        state, origin = consolidate_zero(ckpt), f"{zero_dir} (DeepSpeed ZeRO shards, consolidated by DeepSpeed)"
+        state = consolidate_zero(ckpt, trust=trust)
+        origin = f"{zero_dir} (DeepSpeed ZeRO shards, consolidated by DeepSpeed)"
     elif base is not None:  # a peft adapter folder: base weights + adapter weights
         state = {"base_model.model." + k: v for k, v in load_weights(base).items()}
         state.update(load_weights_file(ckpt))
@@ -196,6 +206,30 @@ def read_source(path: str | Path, prefer_zero: bool = False) -> Source:
                   weights_from=origin, run_dir=run_dir, extra_dirs=search)
 
 
+def _with_zero_hint(error: ValueError, zero_dir: Path | None) -> ValueError:
+    if zero_dir is None:
+        return error
+    return type(error)(f"{error}; or export from the intact DeepSpeed shards in {zero_dir.name}/ with --from-zero")
+
+
+def _has_weights_or_hint(ckpt: Path, zero_dir: Path | None) -> bool:
+    from llava.model.weights import CorruptWeightsError
+
+    try:
+        return _has_weights(ckpt)
+    except CorruptWeightsError as e:
+        raise _with_zero_hint(e, zero_dir) from None
+
+
+def _load_weights_or_hint(ckpt: Path, zero_dir: Path | None) -> dict[str, torch.Tensor]:
+    from llava.model.weights import CorruptWeightsError
+
+    try:
+        return load_weights(ckpt)
+    except CorruptWeightsError as e:
+        raise _with_zero_hint(e, zero_dir) from None
+
+
 def _adapter_base(ckpt: Path, adapter_cfg: dict) -> Path:
     base = adapter_cfg.get("base_model_name_or_path")
     if not base or not Path(base).is_dir():
@@ -213,13 +247,13 @@ def _check_complete(state: dict, origin: str) -> None:
 
 
 def load_weights_file(ckpt: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
+    from llava.model.weights import read_safetensors
 
     path = ckpt / "adapter_model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing (peft writes the adapter weights there)")
     out = {}
-    for k, v in load_file(str(path)).items():
+    for k, v in read_safetensors(path).items():
         # peft saves without the adapter name: `...lora_A.weight`; the base layer keys lack `.base_layer.`
         out[k if k.startswith("base_model.model.") else "base_model.model." + k] = v
     return out

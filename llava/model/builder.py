@@ -17,6 +17,7 @@ import torch
 from llava.model.attention import choose_attn_implementation
 from llava.model.loading import load_full_checkpoint, load_llava_config, load_text_only, resolve_model_folder
 from llava.model.partial_checkpoints import load_with_base
+from llava.model.weights import check_weight_files
 from llava.utils.dtypes import resolve_dtype
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def load_pretrained_model(model_path, model_base=None, model_name=None, load_8bi
         attn_implementation = "flash_attention_2"
     attn = choose_attn_implementation(attn_implementation)
     folder = resolve_model_folder(model_path)
+    check_weight_files(folder)  # a truncated file is named here, not deep inside transformers
 
     if model_base is not None:
         model = load_with_base(folder, model_base, dtype=dtype, attn_implementation=attn,

@@ -20,6 +20,7 @@ from llava.model.attention import choose_attn_implementation
 from llava.model.language_models import llava_classes_for
 from llava.model.loading import llm_with_vision_tower, resolve_model_folder
 from llava.model.vision_towers import build_vision_tower, tower_module_config
+from llava.model.weights import check_weight_files
 from llava.utils.dtypes import resolve_dtype
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def build_perception_model(llm_name_or_path: str | Path, vision_tower: str | Pat
     dtype = resolve_dtype(torch_dtype)
     attn = choose_attn_implementation(attn_implementation)
     folder = resolve_model_folder(llm_name_or_path)
+    check_weight_files(folder)  # names a truncated file (transformers' error does not)
     config_dict = json.loads((folder / "config.json").read_text())
     if config_dict.get("mm_vision_tower"):
         raise ValueError(f"{folder} is already a LLaVA checkpoint; load it with load_pretrained_model instead")

@@ -22,11 +22,9 @@ _PEFT_PREFIX = "base_model.model."
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from llava.model.weights import read_safetensors, read_torch_weights
 
-        return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return read_safetensors(path) if path.suffix == ".safetensors" else read_torch_weights(path)
 
 
 def _first(folder: Path, names: tuple[str, ...]) -> Path | None:

@@ -10,13 +10,21 @@ _SAFE_INDEX = "model.safetensors.index.json"
 _BIN_INDEX = "pytorch_model.bin.index.json"
 
 
+class CorruptWeightsError(ValueError):
+    """A weight file that cannot be read (truncated, corrupt, or not plain tensors)."""
+
+
 def weight_files(folder: str | Path) -> list[Path]:
     """The weight files of a model folder, safetensors preferred; raises if there are none."""
     folder = Path(folder)
     for index_name in (_SAFE_INDEX, _BIN_INDEX):
         index = folder / index_name
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            try:
+                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            except (ValueError, KeyError, AttributeError) as e:
+                raise CorruptWeightsError(f"{index} is not a weight index ({type(e).__name__}: {e}): the file is "
+                                          "truncated or corrupt; save the model again") from None
             missing = [s for s in shards if not (folder / s).is_file()]
             if missing:
                 raise FileNotFoundError(f"{index} lists shards that are missing: {missing}")
@@ -30,16 +38,66 @@ def weight_files(folder: str | Path) -> list[Path]:
     raise FileNotFoundError(f"no model weights (*.safetensors or pytorch_model.bin) in {folder}")
 
 
-def load_state_dict(folder: str | Path) -> dict[str, torch.Tensor]:
-    """Load every tensor of a model folder into one CPU state dict."""
+def _corrupt(path: Path, error: Exception) -> CorruptWeightsError:
+    detail = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+    return CorruptWeightsError(f"{path} cannot be read as safetensors ({detail}): the file is truncated or corrupt "
+                               "(an interrupted copy, download or save?); copy, download or save it again")
+
+
+def safetensors_keys(path: str | Path) -> list[str]:
+    """Tensor names of a safetensors file; reads and checks only its header (cheap for any size)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return list(f.keys())
+    except SafetensorError as e:
+        raise _corrupt(Path(path), e) from None
+
+
+def read_safetensors(path: str | Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """`safetensors.torch.load_file` whose errors name the file (safetensors' own do not)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    try:
+        return load_file(str(path), device=device)
+    except SafetensorError as e:
+        raise _corrupt(Path(path), e) from None
+
+
+def read_torch_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A pickled state dict (`pytorch_model.bin`), tensors only: anything else could run code."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CorruptWeightsError(f"{path} is not a plain tensor file ({str(e).splitlines()[0][:160]}); it is "
+                                  "not loaded, since unpickling it could run code: convert it to safetensors where "
+                                  "you trust it") from None
+
+
+def check_weight_files(folder: str | Path) -> None:
+    """Before an expensive load: every safetensors file of a local model folder is readable (header
+    and size), so a truncated file is named now instead of failing deep inside transformers."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # a Hub id: transformers downloads and checks it
+    try:
+        files = weight_files(folder)
+    except FileNotFoundError:
+        return  # the loader says which weights it needs
+    for path in files:
+        if path.suffix == ".safetensors":
+            safetensors_keys(path)
+
+
+def load_state_dict(folder: str | Path) -> dict[str, torch.Tensor]:
+    """Load every tensor of a model folder into one CPU state dict."""
     state: dict[str, torch.Tensor] = {}
     for path in weight_files(folder):
-        if path.suffix == ".safetensors":
-            state.update(load_file(str(path), device="cpu"))
-        else:
-            state.update(torch.load(path, map_location="cpu", weights_only=True))
+        state.update(read_safetensors(path) if path.suffix == ".safetensors" else read_torch_weights(path))
     return state
 
 

@@ -43,6 +43,11 @@ class ModelArguments:
     lora_dropout: float = 0.05
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
 
+    def __post_init__(self) -> None:
+        from llava.model.projectors import check_projector_type
+
+        check_projector_type(self.mm_projector_type, "--mm_projector_type")
+
     def tunable_parts(self) -> list[str]:
         parts = [p.strip() for p in self.mm_tunable_parts.split(",") if p.strip()]
         unknown = [p for p in parts if p not in TUNABLE_PARTS]
@@ -94,3 +99,8 @@ class TrainingArguments(transformers.TrainingArguments):
     continue_training: bool = field(default=False, metadata={
         "help": "The output folder holds a finished run: train it further (from its newest complete "
                 "checkpoint, up to a larger --max_steps) instead of stopping with 'already complete'"})
+    trust_checkpoint: bool = field(default=False, metadata={
+        "help": "Resume without restricting what checkpoint-N/ pickles may hold. By default DeepSpeed's shards "
+                "and the Trainer's state files are loaded as weights only (plus the few objects DeepSpeed and "
+                "the Trainer write); a file holding anything else is refused, since unpickling it could run "
+                "code. Only for checkpoints you trust (stage scripts: TRUST_CHECKPOINT=1)"})

@@ -26,7 +26,7 @@ class PerceptionRecipe:
         from llava.data.mixture import check_specs, read_specs
         from llava.train.model_source import inspect_model_source
 
-        source = inspect_model_source(model_args.model_name_or_path)
+        source = inspect_model_source(model_args.model_name_or_path, perception=True)
         if not source.is_llava:
             from llava.model.vision_towers import resolve_vision_tower
 

@@ -15,6 +15,9 @@ import os
 import sys
 from pathlib import Path
 
+from llava.train.failures import record_failure, recorded
+from llava.utils.secrets import scrub_process_argv
+
 logger = logging.getLogger("llava.train")
 
 
@@ -243,17 +246,19 @@ def shutdown() -> None:
     sys.stderr.flush()
 
 
+@recorded  # a failure under torchrun ends with its one-line cause (llava/train/launch.py)
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`llava-train`). Launched by torchrun, the process exits hard after a
     clean shutdown: a rare abort at interpreter exit was seen otherwise (docs/training.md)."""
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()
-    from llava.train.launcher import die_with_launcher
+    from llava.train.launch import die_with_launcher
     from llava.train.run_state import OutputDirBusy, hold_output_dir
 
     try:
         model_args, data_args, training_args = parse_args(argv)
+        scrub_process_argv()  # W&B records sys.argv: no tokens there
         source = preflight(model_args, data_args, training_args)
         if int(os.environ.get("RANK", "0")) == 0:
             lock = hold_output_dir(training_args.output_dir)  # noqa: F841 - held until the process exits
@@ -262,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, OutputDirBusy) as e:
         logger.error("%s", e)
         print(f"llava-train: error: {e}", file=sys.stderr)
+        record_failure(e)
         return 2
     die_with_launcher()
     init_distributed(training_args)

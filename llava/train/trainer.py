@@ -7,10 +7,14 @@
 - saving writes a complete LLaVA-NeXT-layout checkpoint (consolidated safetensors gathered module
   by module under ZeRO-3, config, tokenizer, image processor) at every checkpoint and at the end;
 - extra metrics: per-group learning rates, tokens/s and samples/s, data time vs step time, GPU
-  memory; skipped samples are collected from the batches and reported at the end.
+  memory; skipped samples are collected from the batches and reported at the end;
+- resuming unpickles checkpoint-N/ restricted to weights (llava/utils/safe_unpickle.py) unless
+  `--trust_checkpoint True`.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -25,10 +29,15 @@ from llava.data.sampler import LengthGroupedSampler, SeededRandomSampler
 from llava.train.consolidated_save import save_consolidated_weights
 from llava.train.deepspeed_config import offloads_optimizer
 from llava.train.parts import GROUP_NAMES, LLM, PROJECTOR, VISION, part_of_parameters
+from llava.utils.safe_unpickle import UnsafeLoaderError, restricted_torch_load
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZER_GROUPS_FILE = "optimizer_groups.json"
+TRUST_FLAG = "--trust_checkpoint True (stage scripts: TRUST_CHECKPOINT=1)"
+# The Trainer methods inside which checkpoint files are unpickled on resume (DeepSpeed's
+# load_checkpoint runs in _prepare_for_training, the RNG states load at the first resumed step).
+RESUME_LOADERS = ("_load_from_checkpoint", "_prepare_for_training", "_load_rng_state")
 
 
 class LLaVATrainer(Trainer):
@@ -156,6 +165,44 @@ class LLaVATrainer(Trainer):
             logs["data/skipped_samples_seen"] = len(self.bad_samples)
         super().log(logs, start_time)
 
+    # ---- resuming ------------------------------------------------------------------------------
+    # Every resume-time unpickling runs inside RESUME_LOADERS; each is wrapped so that torch.load
+    # there (DeepSpeed's weights_only=False included) accepts weights and the allowlist only.
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if resume_from_checkpoint and not self.args.trust_checkpoint:
+            missing = [n for n in RESUME_LOADERS if not callable(getattr(Trainer, n, None))]
+            if missing:
+                raise UnsafeLoaderError(f"transformers.Trainer has no {missing[0]} (installed version changed?), so "
+                                        f"resuming cannot be restricted to weights: rerun with {TRUST_FLAG} if "
+                                        f"you trust {resume_from_checkpoint}")
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _restricted(self, checkpoint):
+        return restricted_torch_load(TRUST_FLAG, trust=self.args.trust_checkpoint, what=str(checkpoint))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        with self._restricted(resume_from_checkpoint):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _prepare_for_training(self, max_steps, train_dataloader, resume_from_checkpoint):
+        if resume_from_checkpoint is None:
+            return super()._prepare_for_training(max_steps, train_dataloader, resume_from_checkpoint)
+        with self._restricted(resume_from_checkpoint) as guard:
+            out = super()._prepare_for_training(max_steps, train_dataloader, resume_from_checkpoint)
+        if self.is_deepspeed_enabled:
+            guard.require_read(_own_zero_files(resume_from_checkpoint, self.args.process_index),
+                               "DeepSpeed's load_checkpoint")
+        return out
+
+    def _load_rng_state(self, checkpoint):
+        with self._restricted(checkpoint):
+            return super()._load_rng_state(checkpoint)
+
+    def _load_best_model(self):  # --load_best_model_at_end: one of this run's own checkpoints
+        with self._restricted(self.state.best_model_checkpoint):
+            return super()._load_best_model()
+
     # ---- saving --------------------------------------------------------------------------------
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
@@ -166,7 +213,7 @@ class LLaVATrainer(Trainer):
         if self.args.should_save:
             if self.save_extras is not None:
                 self.save_extras(output_dir)
-            torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+            torch.save(_without_tokens(self.args), os.path.join(output_dir, "training_args.bin"))
         if self.args.world_size > 1:
             torch.distributed.barrier()
 
@@ -176,3 +223,20 @@ class LLaVATrainer(Trainer):
         if self.args.should_save:
             merged.log_summary()
         return merged
+
+
+def _own_zero_files(checkpoint: str, rank: int) -> list[Path]:
+    """This rank's DeepSpeed model-states file in the checkpoint's current tag (what it must load)."""
+    latest = Path(checkpoint) / "latest"
+    tag = latest.read_text().strip() if latest.is_file() else "global_step*"
+    return sorted(Path(checkpoint).glob(f"{tag}/zero_pp_rank_{rank}_mp_rank_*_model_states.pt"))
+
+
+def _without_tokens(args):
+    """The arguments as training_args.bin keeps them, without `*_token` values: to_dict() masks them
+    for llava_train_args.json and W&B, but the pickle would hold them in clear."""
+    clean = copy.copy(args)
+    for f in dataclasses.fields(args):
+        if f.name.endswith("_token") and getattr(args, f.name, None):
+            setattr(clean, f.name, None)
+    return clean

@@ -1,1 +1,1 @@
-"""Small helpers shared by every layer: dtype names, causal-LM loading for generation."""
+"""Small helpers every layer may use: dtype names, folder locks, safe unpickling, secret masking."""

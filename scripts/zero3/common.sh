@@ -15,7 +15,9 @@
 #   DeepSpeed         DEEPSPEED_CONFIG (default zero3.json; zero3_offload.json offloads to CPU;
 #                     zero3_tiny.json, the tiny default's: one gradient bucket, see below)
 #   checkpoints       SAVE_STEPS, SAVE_TOTAL_LIMIT, RESUME (auto = newest complete checkpoint-N in
-#                     OUTPUT_DIR), CONTINUE=1 (train a finished run further, with a larger MAX_STEPS)
+#                     OUTPUT_DIR), CONTINUE=1 (train a finished run further, with a larger MAX_STEPS),
+#                     TRUST_CHECKPOINT=1 (resume from a checkpoint whose pickles hold more than weights:
+#                     only for checkpoints you trust, see docs/reliability.md)
 #   launch            NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NPROC_PER_NODE, PYTHON,
 #                     DRY_RUN=1 (print the command, do not launch)
 #   monitoring        REPORT_TO (auto|wandb|none), RUN_NAME, WANDB_PROJECT, NUM_WORKERS
@@ -106,6 +108,8 @@ export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-${TMPDIR:-/tmp}/torch_exten
 export TOKENIZERS_PARALLELISM="${TOKENIZERS_PARALLELISM:-false}"
 
 # --- the launch ---------------------------------------------------------------------------------
+source "$ZERO3_DIR/secrets.sh"  # llava_mask_args: what is printed never shows a token
+
 llava_launch() {
   local world=$((NNODES * NPROC_PER_NODE))
   local per_device="${PER_DEVICE_BATCH:-${STAGE_PER_DEVICE_BATCH:-1}}"
@@ -148,13 +152,15 @@ llava_launch() {
   [[ "${LORA:-0}" == 1 ]] && optional+=(--lora_enable True)
   [[ -n "${RESUME:-auto}" && "${RESUME:-auto}" != none ]] && optional+=(--resume_from_checkpoint "${RESUME:-auto}")
   [[ "${CONTINUE:-0}" == 1 ]] && optional+=(--continue_training True)
+  [[ "${TRUST_CHECKPOINT:-0}" == 1 ]] && optional+=(--trust_checkpoint True)
 
-  llava_log "model=$model"
-  llava_log "data=$data output=$output"
+  llava_log "model=$(llava_mask_value "$model")"
+  llava_log "data=$(llava_mask_value "$data") output=$(llava_mask_value "$output")"
   llava_log "nodes=$NNODES x procs=$NPROC_PER_NODE, global batch $global = $per_device per device x $world x accumulation $accum, precision $PRECISION, deepspeed $(basename "$ds_config")"
 
+  # llava.train.launch is torchrun, ending a failed run with its root error in one line.
   local cmd=(
-    "$PYTHON" -m torch.distributed.run
+    "$PYTHON" -m llava.train.launch
     --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NPROC_PER_NODE"
     --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
     -m llava.train.train
@@ -185,7 +191,7 @@ llava_launch() {
     "${optional[@]}"
     "$@"
   )
-  llava_log "launch: ${cmd[*]}"
+  llava_log "launch: $(llava_mask_args "${cmd[@]}")"
   if [[ "${DRY_RUN:-0}" == 1 ]]; then
     llava_log "DRY_RUN=1: not launching"
     return 0

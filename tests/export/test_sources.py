@@ -7,6 +7,7 @@ against the trainer's own consolidated save and against transformers' LlavaOnevi
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -67,6 +68,49 @@ def test_training_output_folder_uses_final_weights_and_card(zero3_run, tmp_path)
     exported = load_file(str(out / "model.safetensors"))
     assert all(torch.equal(final[k], exported[k]) for k in final)
     assert "pipeline_tag: image-text-to-text" in (out / "README.md").read_text()
+
+
+def _export_cli(*args):
+    return subprocess.run([sys.executable, "-m", "llava.export.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_truncated_consolidated_file_exports_from_the_intact_shards(zero3_run, tmp_path):
+    run, _ = zero3_run
+    ckpt = tmp_path / "checkpoint-2"
+    shutil.copytree(run / "checkpoint-2", ckpt)
+    broken = ckpt / "model.safetensors"
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # as an interrupted copy leaves it
+
+    plain = _export_cli(ckpt, "-o", tmp_path / "a")
+    assert plain.returncode == 1
+    last = plain.stderr.strip().splitlines()[-1]
+    assert str(broken) in last and "truncated" in last and "--from-zero" in last, plain.stderr[-2000:]
+
+    from_zero = _export_cli(ckpt, "-o", tmp_path / "b", "--from-zero")
+    assert from_zero.returncode == 0, from_zero.stderr[-3000:]
+    exported = load_file(str(tmp_path / "b" / "llava-next" / "model.safetensors"))
+    intact = load_file(str(run / "checkpoint-2" / "model.safetensors"))
+    assert exported.keys() == intact.keys() and all(torch.equal(exported[k], intact[k]) for k in intact)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shard", ["zero_pp_rank_1_mp_rank_00_optim_states.pt",
+                                   "zero_pp_rank_0_mp_rank_00_model_states.pt"])
+def test_hostile_shard_among_real_ones_is_refused(zero3_run, tmp_path, shard):
+    from tests.hostile import write_payload
+
+    run, _ = zero3_run
+    ckpt = tmp_path / "checkpoint-2"
+    shutil.copytree(run / "checkpoint-2", ckpt)
+    marker = tmp_path / "marker"
+    write_payload(ckpt / "global_step2" / shard, marker, "shell")
+    proc = _export_cli(ckpt, "-o", tmp_path / "out", "--from-zero")
+    assert proc.returncode == 1 and not marker.exists()
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"llava-export: {ckpt / 'global_step2' / shard}: not loaded") and last.endswith(
+        "rerun with --trust-checkpoint"), proc.stderr[-2000:]
 
 
 def test_lora_adapter_is_merged_like_peft(tiny_checkpoint, tmp_path):

@@ -1,8 +1,10 @@
 """Real 2-process DeepSpeed ZeRO-3 training on CPU (gloo) through the stage scripts users run.
 
-Four runs feed all assertions (module-scoped fixtures, run once):
-  extract   finetune_extract.sh on the embedded tiny default (no data configured), 4 steps, saves at 2
+Five runs feed all assertions (module-scoped fixtures, run once):
+  extract   finetune_extract.sh on the embedded tiny default (no data configured), 4 steps, saves at 2,
+            given a Hub token on the command line (it must not reach any log or saved file)
   resumed   the same command resumed from a copy of extract's checkpoint-2
+  hostile   the same resume, with one DeepSpeed shard of the copy replaced by a crafted pickle
   s0        pretrain_projector.sh (tiny default), 2 steps
   bad       finetune_extract_from_scratch.sh from s0's output, zero3_offload.json, a mixture with one
             broken sample of each kind
@@ -24,6 +26,7 @@ from zero3_runs import losses, run_stage, tail
 pytestmark = pytest.mark.slow
 
 LR, VISION_LR, PROJECTOR_LR = 1e-4, 2e-5, 3e-4
+SECRET = "hf_" + "Zq8" * 12  # shaped like a Hub token
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,8 @@ def tiny_dir(root, copy_tiny_assets):
 @pytest.fixture(scope="module")
 def extract(root, tiny_dir):
     out = root / "runs" / "extract"
-    proc = run_stage("finetune_extract.sh", root, "extract", TINY_DIR=tiny_dir, CKPT_ROOT=root / "runs",
+    proc = run_stage("finetune_extract.sh", root, "extract", "--hub_token", SECRET, TINY_DIR=tiny_dir,
+                     CKPT_ROOT=root / "runs",
                      MAX_STEPS=4, SAVE_STEPS=2, SAVE_TOTAL_LIMIT=5, LR=LR, VISION_LR=VISION_LR,
                      PROJECTOR_LR=PROJECTOR_LR, REPORT_TO="wandb", WANDB_DIR=root / "wandb_extract")
     assert proc.returncode == 0, tail(proc)
@@ -57,6 +61,19 @@ def resumed(root, tiny_dir, extract):
                      REPORT_TO="none")
     assert proc.returncode == 0, tail(proc)
     return out, proc
+
+
+@pytest.fixture(scope="module")
+def hostile(root, tiny_dir, extract):
+    from tests.hostile import write_payload
+
+    out = root / "runs" / "hostile"
+    shutil.copytree(extract[0] / "checkpoint-2", out / "checkpoint-2")
+    shard = write_payload(out / "checkpoint-2" / "global_step2" / "zero_pp_rank_1_mp_rank_00_optim_states.pt",
+                          root / "hostile_marker", "shell")
+    proc = run_stage("finetune_extract.sh", root, "hostile", TINY_DIR=tiny_dir, OUTPUT_DIR=out, MAX_STEPS=4,
+                     SAVE_STEPS=2, SAVE_TOTAL_LIMIT=5, REPORT_TO="none")
+    return shard, proc
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +181,43 @@ def test_resume_from_step_2_reproduces_the_losses(extract, resumed):
     b = load_file(str(resumed[0] / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_is_bit_exact(extract, resumed):
+    """Resuming runs inside the weights-only restriction and still reproduces the run exactly."""
+    assert "without restriction" not in resumed[1].stdout + resumed[1].stderr
+    full, again = losses(extract[0]), losses(resumed[0])
+    assert [again[s] for s in (3, 4)] == [full[s] for s in (3, 4)]
+    a = load_file(str(extract[0] / "model.safetensors"))
+    b = load_file(str(resumed[0] / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_crafted_deepspeed_shard_is_refused_on_resume(root, hostile):
+    shard, proc = hostile
+    assert proc.returncode != 0 and not (root / "hostile_marker").exists()
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"llava-train failed on rank 1: UntrustedCheckpointError: {shard}: not loaded"), last
+    assert last.endswith("rerun with --trust_checkpoint True (stage scripts: TRUST_CHECKPOINT=1)")
+    assert proc.stderr.count("llava-train failed") == 1 and "ChildFailedError" not in proc.stderr
+
+
+def test_secrets_stay_out_of_logs_and_saved_files(root, extract, tmp_path):
+    from llava.export import export
+
+    out, proc = extract
+    assert "--hub_token ***" in proc.stdout
+    card = export(out, tmp_path / "export", formats=("llava",))["llava"] / "README.md"
+    places = {"log": (proc.stdout + proc.stderr).encode(), "card": card.read_bytes()}
+    for folder in (out, root / "wandb_extract"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                places[str(path)] = path.read_bytes()
+    assert {"llava_train_args.json", "training_args.bin"} <= {Path(p).name for p in places}
+    # W&B records the command line itself (with the token masked by llava-train before W&B starts)
+    assert any(where.endswith(".wandb") and b"--hub_token" in data for where, data in places.items())
+    leaked = [where for where, data in places.items() if SECRET.encode() in data]
+    assert not leaked
 
 
 def test_saved_checkpoint_loads_with_the_foundation_loader_and_generates(extract):

@@ -93,7 +93,7 @@ class HFTeacher(Teacher):
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from llava.utils.causal_lm import left_padded, load_causal_lm
+        from llava.model.causal_lm import left_padded, load_causal_lm
 
         if not model:
             raise ValueError("the hf teacher needs --model (a local folder or a hub id)")
@@ -108,6 +108,9 @@ class HFTeacher(Teacher):
                 load_kwargs["attn_implementation"] = attn_implementation
             if device_map:
                 load_kwargs["device_map"] = device_map
+            from llava.model.weights import check_weight_files
+
+            check_weight_files(model)  # names a truncated file (transformers' error does not)
             self.model = AutoModelForImageTextToText.from_pretrained(model, **load_kwargs).eval()
             if not device_map:
                 self.model.to(device)

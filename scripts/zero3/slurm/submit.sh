@@ -17,6 +17,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
+source "$here/../secrets.sh"  # the printed sbatch line never shows a token
 
 stage="" output_dir="" dry_run=0 extra_sbatch=()
 nodes="${LLAVA_NODES:-1}" gpus="${LLAVA_GPUS_PER_NODE:-8}" procs="${LLAVA_PROCS_PER_NODE:-}"
@@ -80,7 +81,8 @@ args=(sbatch --parsable --job-name="$job_name" --nodes="$nodes" --ntasks-per-nod
 args+=("${extra_sbatch[@]}" "$here/train.sbatch" "$@")
 
 if ((dry_run)); then
-    printf '%q ' "${args[@]}"; echo
+    llava_mask_array "${args[@]}"
+    printf '%q ' "${LLAVA_MASKED[@]}"; echo
     exit 0
 fi
 job_id="$("${args[@]}")"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from llava.model.weights import check_weight_files
 from llava.utils.dtypes import resolve_dtype
 
 
@@ -46,6 +47,7 @@ def load_causal_lm(name_or_path: str, dtype: str | torch.dtype = "auto", device:
         kwargs["attn_implementation"] = attn_implementation
     if device_map:
         kwargs["device_map"] = device_map
+    check_weight_files(name_or_path)  # names a truncated file (transformers' error does not)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs).eval()
     if not device_map:
         model.to(resolve_device(device))
