@@ -22,7 +22,7 @@ def assets(tmp_path_factory, copy_tiny_assets):
 def bad_checkpoint(assets, folder, **changes):
     """A copy of the tiny LLaVA checkpoint whose config.json has `changes` (None deletes a key;
     dotted keys reach into vision_config)."""
-    shutil.copytree(assets["TINY_CHECKPOINT"], folder)
+    shutil.copytree(str(assets.checkpoint), folder)
     cfg = json.loads((folder / "config.json").read_text())
     for key, value in changes.items():
         target, name = (cfg["vision_config"], key.split(".", 1)[1]) if key.startswith("vision_config.") else (cfg, key)
@@ -53,7 +53,7 @@ def test_unknown_registry_key_is_refused_by_the_preflight(assets, tmp_path, caps
         raise AssertionError("the preflight let the run reach the distributed backend")
 
     monkeypatch.setattr("llava.train.train.init_distributed", too_late)
-    code = main(["--model_name_or_path", str(ckpt), "--data_path", assets["TINY_DATA_EXTRACT"],
+    code = main(["--model_name_or_path", str(ckpt), "--data_path", str(assets.data_extract),
                  "--output_dir", str(tmp_path / "out"), "--report_to", "none"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0, err
@@ -61,7 +61,7 @@ def test_unknown_registry_key_is_refused_by_the_preflight(assets, tmp_path, caps
 
 
 def test_unknown_projector_flag_is_refused_when_parsing(assets, tmp_path, capsys):
-    code = main(["--model_name_or_path", assets["TINY_LLM"], "--data_path", assets["TINY_DATA_PRETRAIN"],
+    code = main(["--model_name_or_path", str(assets.llm), "--data_path", str(assets.data_pretrain),
                  "--output_dir", str(tmp_path / "out"), "--mm_projector_type", "mlp0x_gelu"])
     assert code == 2 and "--mm_projector_type: unknown mm_projector_type 'mlp0x_gelu'" in capsys.readouterr().err
 

@@ -23,7 +23,7 @@ def assets(tmp_path_factory, copy_tiny_assets):
 
 
 def _args(assets, out, *extra):
-    return ["--model_name_or_path", assets["TINY_CHECKPOINT"], "--data_path", assets["TINY_DATA_EXTRACT"],
+    return ["--model_name_or_path", str(assets.checkpoint), "--data_path", str(assets.data_extract),
             "--output_dir", str(out), "--report_to", "none", "--per_device_train_batch_size", "1",
             "--save_steps", "1", "--logging_steps", "1", "--learning_rate", "1e-4", "--seed", "3", *extra]
 
