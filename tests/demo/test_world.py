@@ -413,3 +413,25 @@ def test_build_cli_names_a_count_below_one(flag, tmp_path, capsys):
         build.main([str(tmp_path / "w"), flag, "0"])
     assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_end_to_end_data_asks_the_datagen_questions_as_multiple_choice(built):
+    """The end-to-end baseline trains on the same images and questions as visual extraction tuning,
+    answered with the letter of the right option."""
+    out, cfg = built
+    vqa = json.loads((out / "vqa.json").read_text())
+    e2e = json.loads((out / "end_to_end.json").read_text())
+    assert [s["image"] for s in e2e] == [s["image"] for s in vqa]
+    letters = []
+    for mc, open_ended in zip(e2e, vqa):
+        graph = world.Scene.from_dict(open_ended["scene"]["graph"])
+        questions = [t["value"].replace("<image>\n", "") for t in open_ended["conversations"][::2]]
+        assert len(mc["conversations"]) == 2 * len(questions)
+        assert mc["conversations"][0]["value"].startswith("<image>\n")
+        for q, human, gpt in zip(questions, mc["conversations"][::2], mc["conversations"][1::2]):
+            text = human["value"].replace("<image>\n", "")
+            assert text.startswith(q + "\nOptions: A: ")
+            options = dict(o.split(": ", 1) for o in text.split("\nOptions: ")[1].split("\n")[0].split(", "))
+            assert options[gpt["value"]] == _expected_answer(graph, q)
+            letters.append(gpt["value"])
+    assert set(letters) == set(world.LETTERS)
