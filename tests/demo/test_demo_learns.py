@@ -48,7 +48,8 @@ FLOOR_STATEMENTS = 0.10          # extractions with the exact answering statemen
 FLOOR_EXTRACT_THINK = 0.30       # Extract+Think overall (chance 25%; untrained 0%: no answer letter)
 FLOOR_ORACLE_THINK = 0.60        # the reasoner alone, on ground-truth extractions, overall
 FLOOR_REASONER_LOSS_DROP = 100.0  # mean of the first 5 / of the last 20 logged reasoner losses
-FLOOR_END_TO_END = 0.35          # the trained end-to-end baseline overall (chance 25%)
+FLOOR_BASELINE_LETTERS = 0.95    # end-to-end baseline: answers that are an option letter (untrained: none)
+FLOOR_BASELINE_LOSS_DROP = 5.0   # its loss: mean of the first 5 / of the last 20 logged losses
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +92,28 @@ def test_demo_extraction_answers_the_question(demo_run):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_baseline_learned_something(demo_run):
-    """The baseline is trained, not a placeholder: above chance overall (a baseline whose training
-    silently stopped answers at chance or writes no letter at all)."""
-    _, results, log = demo_run
-    baseline = results["systems"]["end-to-end baseline"]["overall"]
-    assert baseline >= FLOOR_END_TO_END, f"end-to-end baseline {baseline:.0%}\n{log[-3000:]}"
+def test_demo_end_to_end_baseline_was_trained(demo_run):
+    """The end-to-end baseline is trained, not a placeholder. In this world the tiny model answers the
+    held-out questions at about chance all the same (with 3x the steps too; docs/demo.md), so the
+    floors are on its training: it answers every question with an option letter (the caption
+    checkpoint it starts from writes descriptions), its loss fell, and its language model moved."""
+    import torch
+    from safetensors.torch import load_file
+
+    out, results, log = demo_run
+    (outputs,) = [p for p in (out / "eval" / "end_to_end").rglob("end-to-end-*.jsonl") if "lmms" not in p.name]
+    answers = [json.loads(line)["output"].strip() for line in outputs.read_text().splitlines()]
+    letters = sum(a in ("A", "B", "C", "D") for a in answers) / len(answers)
+    assert letters >= FLOOR_BASELINE_LETTERS, f"end-to-end baseline answered a letter in {letters:.0%}\n{log[-3000:]}"
+    losses = [float(x) for x in _logged_losses((out / "log_end_to_end.txt").read_text(encoding="utf-8"))]
+    first, last = sum(losses[:5]) / 5, sum(losses[-20:]) / 20
+    assert first / max(last, 1e-8) >= FLOOR_BASELINE_LOSS_DROP, f"end-to-end baseline loss {first:.4g} -> {last:.4g}"
+    start = load_file(str(out / "runs" / "caption" / "model.safetensors"))
+    trained = load_file(str(out / "runs" / "end_to_end" / "model.safetensors"))
+    names = [k for k in start if "model.layers." in k]
+    moved = sum(not torch.equal(start[k], trained[k]) for k in names)
+    assert moved >= 0.8 * len(names), f"end-to-end baseline: {moved} of {len(names)} LLM tensors changed"
+    assert results["systems"]["end-to-end baseline"]["questions"] == 7 * 20
 
 
 @pytest.mark.slow
