@@ -119,6 +119,16 @@ def summary(systems: dict[str, dict]) -> dict:
                    "questions": scores.get("num_questions")} for name, scores in systems.items()}
 
 
+def write_report(lines: list[str], record: dict, markdown: str | None, json_path: str | None) -> None:
+    """Print the report; also write it as markdown and its numbers as JSON where asked."""
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        Path(markdown).write_text(text + "\n", encoding="utf-8")
+    if json_path:
+        Path(json_path).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
 def _pairs(specs: list[str]) -> list[tuple[str, str]]:
     pairs = []
     for spec in specs:
@@ -188,12 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                          + " (runs differ by seed and machine: see SEEDS in docs/demo.md)")
     if args.out:
         lines += ["", *pictures(record, dict(_pairs(args.runs)), Path(args.out).parent)]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_report(lines, record, args.out, args.json)
 
 
 if __name__ == "__main__":

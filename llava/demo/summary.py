@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from llava.demo import world
+from llava.demo.results import write_report
 
 
 def _stats(values: list[float]) -> dict:
@@ -99,12 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             lines += ["", "![mean accuracy per question type over the seeds, min-max bars](summary.png)"]
         except ImportError as e:
             lines += ["", f"(picture skipped: {e})"]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    write_report(lines, summary, args.out, args.json)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,16 @@ def left_padded(tokenizer):
     return tokenizer
 
 
+def pretrained_kwargs(dtype, attn_implementation: str | None = None, device_map: str | None = None) -> dict:
+    """`from_pretrained` keyword arguments: the dtype, and attention / device map only when set."""
+    kwargs = {"dtype": dtype}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if device_map:
+        kwargs["device_map"] = device_map
+    return kwargs
+
+
 def load_causal_lm(name_or_path: str, dtype: str | torch.dtype = "auto", device: str | None = None,
                    attn_implementation: str | None = None, *, device_map: str | None = None,
                    require_chat_template: bool = True):
@@ -42,13 +52,9 @@ def load_causal_lm(name_or_path: str, dtype: str | torch.dtype = "auto", device:
     tokenizer = left_padded(AutoTokenizer.from_pretrained(name_or_path))
     if require_chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"{name_or_path}: the tokenizer has no chat template; use an instruct/chat model")
-    kwargs = {"dtype": torch_dtype}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    if device_map:
-        kwargs["device_map"] = device_map
     check_weight_files(name_or_path)  # names a truncated file (transformers' error does not)
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        name_or_path, **pretrained_kwargs(torch_dtype, attn_implementation, device_map)).eval()
     if not device_map:
         model.to(resolve_device(device))
     if model.generation_config.pad_token_id is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from llava.tiny.tokenizer import QWEN3_ADDED_TOKENS, QWEN3_CHAT_TEMPLATE, QWEN3_SPECIAL_TOKENS
+from llava.tiny.tokenizer import add_qwen3_tokens
 
 QWEN3_BPE_SIZE = 151643
 QWEN3_THINK_END_ID = 151668
@@ -104,7 +104,6 @@ def build_qwen3_tokenizer(save_dir: str | Path | None = None, ranks_path: str | 
     chat template is a Qwen3-compatible one (the real template lives in each model's
     tokenizer_config.json, not in the ranks package).
     """
-    from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
     vocab, merges = _cached_vocab_and_merges(str(ranks_path or ranks_file()))
@@ -112,12 +111,7 @@ def build_qwen3_tokenizer(save_dir: str | Path | None = None, ranks_path: str | 
         raise ValueError(f"expected {QWEN3_BPE_SIZE} BPE ranks, found {len(vocab)}; not Qwen's qwen.tiktoken")
     tokenizer = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), unk_token=None, eos_token=None,
                                pad_token=None)
-    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN3_SPECIAL_TOKENS],
-                         special_tokens=True)
-    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN3_ADDED_TOKENS])
-    tokenizer.add_special_tokens({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
-    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
-    tokenizer.model_max_length = 40960
+    add_qwen3_tokens(tokenizer, model_max_length=40960)
     if tokenizer.convert_tokens_to_ids("</think>") != QWEN3_THINK_END_ID:
         raise ValueError("built tokenizer puts </think> at the wrong id")
     if save_dir is not None:

@@ -94,13 +94,25 @@ def _trained_bpe(vocab_size: int) -> tuple[tuple[tuple[str, int], ...], tuple[tu
     return vocab, merges
 
 
+def add_qwen3_tokens(tokenizer, model_max_length: int) -> None:
+    """Qwen3's added tokens (in its order, so their relative ids match the real vocabulary), its
+    eos/pad tokens and chat template."""
+    from tokenizers import AddedToken
+
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN3_SPECIAL_TOKENS],
+                         special_tokens=True)
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN3_ADDED_TOKENS])
+    tokenizer.add_special_tokens({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    tokenizer.model_max_length = model_max_length
+
+
 def build_tiny_qwen3_tokenizer(save_dir: str | Path | None = None, vocab_size: int = 1024):
     """Return a tiny `Qwen2Tokenizer` with Qwen3's special tokens and a chat template.
 
     The BPE part has `vocab_size` entries; the 26 Qwen3 special/added tokens follow it. Saved to
     `save_dir` when given, so that `AutoTokenizer.from_pretrained(save_dir)` loads it.
     """
-    from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
     vocab, merges = _trained_bpe(vocab_size)
@@ -111,13 +123,7 @@ def build_tiny_qwen3_tokenizer(save_dir: str | Path | None = None, vocab_size: i
         eos_token=None,
         pad_token=None,
     )
-    # Added in Qwen3's order first, so their relative ids match the real vocabulary.
-    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN3_SPECIAL_TOKENS],
-                         special_tokens=True)
-    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN3_ADDED_TOKENS])
-    tokenizer.add_special_tokens({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
-    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
-    tokenizer.model_max_length = 4096
+    add_qwen3_tokens(tokenizer, model_max_length=4096)
     if save_dir is not None:
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)

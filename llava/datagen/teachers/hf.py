@@ -103,15 +103,12 @@ class HFTeacher(Teacher):
         torch_dtype = _torch_dtype(dtype, device)
         device_map = "auto" if device == "auto" else None
         if self.supports_images:
-            load_kwargs = {"dtype": torch_dtype}
-            if attn_implementation:
-                load_kwargs["attn_implementation"] = attn_implementation
-            if device_map:
-                load_kwargs["device_map"] = device_map
+            from llava.model.causal_lm import pretrained_kwargs
             from llava.model.weights import check_weight_files
 
             check_weight_files(model)  # names a truncated file (transformers' error does not)
-            self.model = AutoModelForImageTextToText.from_pretrained(model, **load_kwargs).eval()
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                model, **pretrained_kwargs(torch_dtype, attn_implementation, device_map)).eval()
             if not device_map:
                 self.model.to(device)
             self.processor = load_processor(model, config)
