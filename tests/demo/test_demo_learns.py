@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 CI_SETTINGS = {"CAPTION_STEPS": "500", "EXTRACT_STEPS": "400"}
 DEMO_SEED = "2"  # scripts/demo.sh's default seed
 
-# Floors set below the measured run of the CI variant (seed 2, 2026-12-05, docs/demo_research.md): generic
-# descriptions 99% of objects right, extractions 94%, answering statements exact in 19%, Extract+Think 37%, the
-# reasoner on ground-truth extractions 98%, its loss falling ~1700x (means below). With the learning
+# Floors set below the measured run of the CI variant (seed 2, 2026-12-06, 2-core CPU; docs/demo.md): generic
+# descriptions 99% of objects right, extractions 98%, answering statements exact in 17%, Extract+Think 35%, the
+# reasoner on ground-truth extractions 99%, its loss falling ~25,600x (means below). With the learning
 # rate at 0 every one of them is 0 or far off (no letters, no descriptions, no statements, loss
 # flat); Extract+Think's floor is above chance (25%). The reasoner's loss-drop floor only says it
 # learned (the learning rate at 0 gives 1x); whether it learned its verdicts is the ground-truth
