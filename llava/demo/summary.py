@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(folder) / "results.json"
         if not path.is_file():
             raise SystemExit(f"{path} does not exist: run scripts/demo.sh into {folder} first")
-        record = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{path} is not valid JSON ({e}): rerun scripts/demo.sh into {folder} to rewrite it")
         runs[str(record.get("seed", Path(folder).name))] = record
     summary = summarize(runs)
     lines = [f"Demo over {len(runs)} seeds ({', '.join(runs)}): mean (min-max) accuracy on the held-out benchmark "

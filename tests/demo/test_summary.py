@@ -41,6 +41,13 @@ def test_missing_run_is_named(tmp_path):
         summary.main([str(tmp_path / "seed_9")])
 
 
+def test_corrupt_run_is_named(tmp_path):
+    (tmp_path / "seed_3").mkdir()
+    (tmp_path / "seed_3" / "results.json").write_text('{"seed": 3, "systems"')  # cut off mid-write
+    with pytest.raises(SystemExit, match="seed_3/results.json is not valid JSON"):
+        summary.main([str(tmp_path / "seed_3")])
+
+
 def test_pictures_are_written_and_linked(tmp_path):
     from llava.demo import results
 
