@@ -74,31 +74,28 @@ class ThinkingBudgetProcessor:
             raise ValueError(f"prompt_lengths has {starts.shape[0]} rows but the batch has {batch}")
         return starts
 
-    def row_state(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(t [B] = 1-based index of the token about to be generated, closed [B] = the row has
-        generated a ``</think>``)."""
-        starts = self._starts(input_ids)
-        cols = torch.arange(input_ids.shape[1], device=input_ids.device)
-        generated = cols.unsqueeze(0) >= starts.unsqueeze(1)
-        closed = ((input_ids == self.think_end_id) & generated).any(dim=1)
-        return input_ids.shape[1] - starts + 1, closed
-
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        t, closed = self.row_state(input_ids)
+        starts = self._starts(input_ids)
+        t = input_ids.shape[1] - starts + 1     # [B]: 1-based index of the token about to be generated
+        # Whether a row has generated </think> matters only to the non-default rules; the paper's
+        # rules never ask, so the default skips the scan of the generated tokens at every step.
+        closed = None
+        if self.rules.budget_ends_at == "think-end" or not self.rules.block_after_think:
+            generated = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) >= starts.unsqueeze(1)
+            closed = ((input_ids == self.think_end_id) & generated).any(dim=1)
         scores = scores.clone()
         if self.budget is not None:
-            in_budget = t <= self.budget
-            if self.rules.budget_ends_at == "think-end":
-                in_budget = ~closed
+            in_budget = ~closed if self.rules.budget_ends_at == "think-end" else t <= self.budget
             self._budget_rules(scores, t, in_budget.nonzero(as_tuple=True)[0])
         if self.blocked_ids.numel():
-            rows = torch.arange(scores.shape[0], device=scores.device)
-            if not self.rules.block_after_think:
-                rows = rows[~closed]
             blocked = self.blocked_ids.to(scores.device)
             blocked = blocked[blocked < scores.shape[1]]
-            if rows.numel():
-                scores[rows.unsqueeze(1), blocked.unsqueeze(0)] = float("-inf")
+            if self.rules.block_after_think:
+                scores[:, blocked] = float("-inf")
+            else:
+                rows = (~closed).nonzero(as_tuple=True)[0]
+                if rows.numel():
+                    scores[rows.unsqueeze(1), blocked.unsqueeze(0)] = float("-inf")
         return scores
 
     def _budget_rules(self, scores: torch.Tensor, t: torch.Tensor, rows: torch.Tensor) -> None:
