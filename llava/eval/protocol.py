@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from llava.eval.reflexive_tokens import BLOCKED_SETS
+from llava.eval.scoring import ANSWER_LINES
 from llava.eval.thinking_budget import BOOSTS, BUDGET_ENDS, ProtocolRules
 
-ANSWER_LINES = ("raw", "stripped")
 DO_SAMPLE = ("model", "on")
 
 

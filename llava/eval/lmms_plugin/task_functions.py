@@ -10,7 +10,6 @@ question, prompts, answer-line rule) and a two-line module that binds :class:`Pr
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -55,18 +54,8 @@ class PrismTasks:
 
     # -- stage 1 ------------------------------------------------------------------------------
     def stage_1_doc_to_visual(self, doc):
-        from PIL import Image
-
-        image = doc.get("image")
-        if isinstance(image, dict):            # a parquet written without image features
-            image = image.get("bytes") or image.get("path")
-        if isinstance(image, bytes):
-            image = Image.open(io.BytesIO(image))
-        elif isinstance(image, str):
-            image = Image.open(image)
-        if image is None:
-            raise ValueError(f"document {doc.get('index')} has no image")
-        return [image.convert("RGB")]
+        # The same decoding (and errors naming the question) as llava-eval's own benchmark reader.
+        return [BUILDERS[self.benchmark](dict(doc), 0, None).load_image()]
 
     def stage_1_doc_to_text(self, doc, lmms_eval_specific_kwargs=None):
         index = self._index(doc)
