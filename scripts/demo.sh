@@ -73,6 +73,18 @@ STAGE_START=$SECONDS
 log() { echo "[$(date -u +%H:%M:%S)] [demo +$((SECONDS - START))s] $*"; }
 stage() { STAGE_START=$SECONDS; log "==> $*"; }
 done_stage() { log "    done in $((SECONDS - STAGE_START))s"; }
+# The newest stage-1 output file of an evaluation folder (a rerun with other weights writes a new
+# folder beside the old one); stops the demo, naming the folder, when the evaluation wrote none.
+stage1_output() {
+  local found
+  found="$(find "$1" -path '*/perception/*' -name "$2" ! -name '*lmms_samples*' -printf '%T@ %p\n' \
+    | sort -nr | head -1 | cut -d' ' -f2-)"
+  if [[ -z "$found" ]]; then
+    log "error: no $2 under $1; the evaluation above should have written it (see its log)" >&2
+    return 1
+  fi
+  printf '%s' "$found"
+}
 # First and last logged training loss of a stage's log (the Trainer's {'loss': ...} lines).
 loss_line() {
   local losses; losses="$(grep -o "'loss': '[0-9.e-]*'" "$1" | grep -o "[0-9][0-9.e-]*" || true)"
@@ -206,8 +218,8 @@ a.write_end_to_end_mixture(sys.argv[2], sys.argv[5])" "$datagen_yaml" "$W" "$dir
   log "results of seed $seed (MMStar scoring, accuracy per question type = per l2_category):"
   # Stage-1 outputs (generic descriptions, extractions), checked against the ground truth.
   local descriptions extractions
-  descriptions="$(find "$EVAL/caption_think" -path '*/perception/*' -name 'caption-*.jsonl' ! -name '*lmms_samples*' | head -1)"
-  extractions="$(find "$EVAL/extract_think" -path '*/perception/*' -name 'extract-*.jsonl' ! -name '*lmms_samples*' | head -1)"
+  descriptions="$(stage1_output "$EVAL/caption_think" 'caption-*.jsonl')"
+  extractions="$(stage1_output "$EVAL/extract_think" 'extract-*.jsonl')"
   "$PYTHON" -m llava.demo.results "end-to-end baseline=$EVAL/end_to_end" \
     "extraction model, direct answer=$EVAL/extract_direct" "Caption+Think=$EVAL/caption_think" \
     "Extract+Think=$EVAL/extract_think" "reasoner on ground-truth extractions=$EVAL/oracle_think" \
@@ -221,11 +233,11 @@ a.write_end_to_end_mixture(sys.argv[2], sys.argv[5])" "$datagen_yaml" "$W" "$dir
 if [[ -z "${SEEDS:-}" ]]; then
   run_demo "$SEED" "$DEMO_DIR"
 else
+  seed_dirs=()
   for seed in "${SEED_LIST[@]}"; do
     run_demo "$seed" "$DEMO_DIR/seed_$seed"
+    seed_dirs+=("$DEMO_DIR/seed_$seed")
   done
-  seed_dirs=()
-  for seed in "${SEED_LIST[@]}"; do seed_dirs+=("$DEMO_DIR/seed_$seed"); done
   "$PYTHON" -m llava.demo.summary "${seed_dirs[@]}" --out "$DEMO_DIR/summary.md" --json "$DEMO_DIR/summary.json"
   log "summary over seeds ${SEED_LIST[*]} in $DEMO_DIR/summary.md (picture summary.png)"
 fi

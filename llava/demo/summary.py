@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise SystemExit(f"{path} is not valid JSON ({e}): rerun scripts/demo.sh into {folder} to rewrite it")
-        runs[str(record.get("seed", Path(folder).name))] = record
+        key = Path(folder).name if record.get("seed") is None else str(record["seed"])
+        if key in runs:
+            raise SystemExit(f"{path}: seed {key} is already summarized from another folder; give each seed once")
+        runs[key] = record
     summary = summarize(runs)
     lines = [f"Demo over {len(runs)} seeds ({', '.join(runs)}): mean (min-max) accuracy on the held-out benchmark "
              f"({next(iter(runs.values()))['systems'][next(iter(summary['systems']))]['questions']} questions per "

@@ -48,6 +48,14 @@ def test_corrupt_run_is_named(tmp_path):
         summary.main([str(tmp_path / "seed_3")])
 
 
+def test_the_same_seed_twice_is_refused(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_record(1, 0.6, 0.5)))
+    with pytest.raises(SystemExit, match="b/results.json: seed 1 is already summarized"):
+        summary.main([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
 def test_pictures_are_written_and_linked(tmp_path):
     from llava.demo import results
 
