@@ -136,14 +136,20 @@ def image_token_spec(model) -> ImageTokenSpec:
                           tower.num_patches_per_side, getattr(cfg, "mm_patch_merge_type", "spatial_unpad"))
 
 
-def use_packing(setting: str, model) -> bool:
+def use_packing(setting: str, model, *, reads_packed_rows: bool | None = None) -> bool:
     """auto: on with flash_attention_2 (varlen kernels skip padding entirely); with sdpa/eager the
-    packed block-diagonal mask costs as much as padding, so auto leaves it off there."""
+    packed block-diagonal mask costs as much as padding, so auto leaves it off there.
+
+    ``reads_packed_rows``: whether the model accepts the collator's packed rows; by default its
+    class's ``supports_packed_sequences``. transformers' causal LMs read a packed row's sample
+    boundaries from its restarting position_ids, so the text-only recipe passes True."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"--packing {setting!r}: use auto, on or off")
     attn = getattr(unwrap_model(model).config, "_attn_implementation", None)
     packing = setting == "on" or (setting == "auto" and attn == "flash_attention_2")
-    if packing and not getattr(type(unwrap_model(model)), "supports_packed_sequences", False):
+    if reads_packed_rows is None:
+        reads_packed_rows = getattr(type(unwrap_model(model)), "supports_packed_sequences", False)
+    if packing and not reads_packed_rows:
         # The collator's packed row is only understood by models that splice images per sample.
         if setting == "on":
             raise ValueError(f"--packing on: {type(unwrap_model(model)).__name__} does not accept packed rows "

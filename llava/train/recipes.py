@@ -143,14 +143,9 @@ class TextOnlyRecipe:
         return checkpointing_lora_and_parts(model, model_args, training_args, [LLM]), None
 
     def use_packing(self, setting: str, model) -> bool:
-        """auto: on with flash_attention_2 (varlen kernels); transformers' causal LMs read the sample
-        boundaries of a packed row from its restarting position_ids with any attention."""
-        if setting not in ("auto", "on", "off"):
-            raise ValueError(f"--packing {setting!r}: use auto, on or off")
-        attn = getattr(model.config, "_attn_implementation", None)
-        packing = setting == "on" or (setting == "auto" and attn == "flash_attention_2")
-        logger.info("packing: %s (setting %s, attention %s)", "on" if packing else "off", setting, attn)
-        return packing
+        from llava.train.model_setup import use_packing
+
+        return use_packing(setting, model, reads_packed_rows=True)
 
     def length_template(self, data_args) -> str:
         # Length estimates (text + a ChatML template's per-turn overhead), only for grouping.

@@ -443,3 +443,22 @@ def test_lora_text_only_run_saves_merged_plain_weights(llm_dir, tmp_path):
     ids = torch.tensor([[1025, 344, 256, 198, 86, 1026]])
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, merged(ids).logits, atol=1e-5)
+
+
+def test_packing_setting_for_a_plain_causal_lm(llm_dir):
+    # transformers' causal LMs read packed rows (restarting position_ids), so the text-only recipe
+    # honours --packing on; the perception rule refuses a class that does not advertise it.
+    from transformers import AutoModelForCausalLM
+
+    from llava.train.model_setup import use_packing
+    from llava.train.recipes import TextOnlyRecipe
+
+    model = AutoModelForCausalLM.from_pretrained(llm_dir, attn_implementation="sdpa")
+    recipe = TextOnlyRecipe()
+    assert recipe.use_packing("on", model) is True
+    assert recipe.use_packing("auto", model) is False  # sdpa: the packed mask costs as much as padding
+    assert recipe.use_packing("off", model) is False
+    with pytest.raises(ValueError, match="does not accept packed rows"):
+        use_packing("on", model)
+    with pytest.raises(ValueError, match="--packing 'sometimes'"):
+        recipe.use_packing("sometimes", model)
