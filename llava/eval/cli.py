@@ -28,7 +28,6 @@ from llava.eval.protocol import ANSWER_LINES, DEFAULT_PROTOCOL, DO_SAMPLE, PROTO
 from llava.eval.reasoning import DEFAULT_BUDGET, ReasoningConfig, paper_sampling, with_overrides
 from llava.eval.reflexive_tokens import BLOCKED_SETS
 from llava.eval.scoring import MATCHERS
-from llava.eval.text_generation import SamplingSettings
 from llava.eval.thinking_budget import BOOSTS, BUDGET_ENDS
 from llava.prompts import load_prompt_overrides
 from llava.utils.dtypes import DTYPES
@@ -135,11 +134,7 @@ def add_reasoning_args(p):
 def reasoning_config(args) -> ReasoningConfig:
     protocol = protocol_from_args(args)
     budget = args.budget or None
-    sampling = paper_sampling(args.thinking, protocol.do_sample)
-    if args.thinking and budget is not None:
-        sampling = with_overrides(sampling, max_new_tokens=budget + 1024)
-    if args.greedy:
-        sampling = SamplingSettings(do_sample=False, max_new_tokens=sampling.max_new_tokens)
+    sampling = paper_sampling(args.thinking, protocol.do_sample, budget=budget, greedy=args.greedy)
     sampling = with_overrides(sampling, temperature=args.temperature, top_p=args.top_p,
                               top_k=args.top_k, max_new_tokens=args.max_new_tokens)
     cfg = ReasoningConfig(reasoner=args.reasoner, thinking=args.thinking, budget=budget, protocol=protocol,

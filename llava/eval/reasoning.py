@@ -21,15 +21,21 @@ from llava.prompts import PromptSet
 DEFAULT_BUDGET = 4096
 
 
-def paper_sampling(thinking: bool, do_sample: str = "model") -> SamplingSettings:
-    """The authors' generate() arguments: thinking T 0.6 / top-p 0.95 / 4096+1024 new tokens,
+def paper_sampling(thinking: bool, do_sample: str = "model", *, budget: int | None = DEFAULT_BUDGET,
+                   greedy: bool = False) -> SamplingSettings:
+    """The authors' generate() arguments: thinking T 0.6 / top-p 0.95 / budget+1024 new tokens,
     direct T 0.7 / top-p 0.8 / 1024; ``do_sample`` from the model's generation_config ("model")
-    or always on ("on")."""
+    or always on ("on"). ``budget`` None (no cap) keeps the default budget's token limit;
+    ``greedy`` drops the sampling settings and keeps the token limit."""
     switch = None if do_sample == "model" else True
     if thinking:
-        return SamplingSettings(do_sample=switch, temperature=0.6, top_p=0.95,
-                                max_new_tokens=DEFAULT_BUDGET + 1024)
-    return SamplingSettings(do_sample=switch, temperature=0.7, top_p=0.8, max_new_tokens=1024)
+        limit = (DEFAULT_BUDGET if budget is None else budget) + 1024
+        sampling = SamplingSettings(do_sample=switch, temperature=0.6, top_p=0.95, max_new_tokens=limit)
+    else:
+        sampling = SamplingSettings(do_sample=switch, temperature=0.7, top_p=0.8, max_new_tokens=1024)
+    if greedy:
+        return SamplingSettings(do_sample=False, max_new_tokens=sampling.max_new_tokens)
+    return sampling
 
 
 @dataclass

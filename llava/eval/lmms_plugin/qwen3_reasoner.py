@@ -23,7 +23,7 @@ from llava.eval.lmms_logs import response_text
 from llava.eval.protocol import get_protocol
 from llava.eval.reasoning import (DEFAULT_BUDGET, ReasoningConfig, build_processor_factory, paper_sampling,
                                   resolve_blocked)
-from llava.eval.text_generation import SamplingSettings, chat_prompt, generate_batches, load_causal_lm
+from llava.eval.text_generation import chat_prompt, generate_batches, load_causal_lm
 from llava.prompts import load_prompt_overrides
 
 
@@ -62,11 +62,7 @@ class Qwen3Reasoner(lmms):
             raise ValueError(f"qwen3: unknown model_args {unknown}; see llava/eval/lmms_plugin/qwen3_reasoner.py")
         chosen = get_protocol(protocol).with_overrides(**overrides)
         budget = int(budget) or None
-        sampling = paper_sampling(thinking, chosen.do_sample)
-        if thinking and budget is not None:
-            sampling.max_new_tokens = budget + 1024
-        if greedy:
-            sampling = SamplingSettings(do_sample=False, max_new_tokens=sampling.max_new_tokens)
+        sampling = paper_sampling(thinking, chosen.do_sample, budget=budget, greedy=greedy)
         if max_new_tokens:
             sampling.max_new_tokens = int(max_new_tokens)
         self.cfg = ReasoningConfig(reasoner=reasoner, thinking=thinking, budget=budget, protocol=chosen,
