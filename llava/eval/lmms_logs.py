@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llava.eval.artifacts import read_jsonl
+from llava.eval.artifacts import read_jsonl_lines
 
 
 def response_text(filtered_resps, where: str) -> str:
@@ -23,19 +23,25 @@ def response_text(filtered_resps, where: str) -> str:
     return value
 
 
+def sample_log_records(path: str | Path):
+    """``(where, record)`` for each record of an lmms-eval ``--log_samples`` file, ``where`` being
+    "FILE line N" for messages; a record without ``doc_id``/``filtered_resps`` is refused by name."""
+    for lineno, rec in read_jsonl_lines(path):
+        where = f"{path} line {lineno}"
+        if "doc_id" not in rec or "filtered_resps" not in rec:
+            raise KeyError(f"{where} lacks doc_id/filtered_resps: not an lmms-eval sample log "
+                           "(run lmms-eval with --log_samples)")
+        yield where, rec
+
+
 def read_lmms_descriptions(path: str | Path, questions) -> dict[str, str]:
     """``{index: description}`` for benchmark ``questions`` from an lmms-eval sample log.
 
     ``doc_id`` is matched to each question's row number in the benchmark (its ``position``).
     """
-    path = Path(path)
     by_position = {q.position: q for q in questions}
     descriptions: dict[str, str] = {}
-    for lineno, rec in enumerate(read_jsonl(path), start=1):
-        where = f"{path} line {lineno}"
-        if "doc_id" not in rec or "filtered_resps" not in rec:
-            raise KeyError(f"{where} lacks doc_id/filtered_resps: not an lmms-eval sample log "
-                           "(run lmms-eval with --log_samples)")
+    for where, rec in sample_log_records(path):
         q = by_position.get(int(rec["doc_id"]))
         if q is None:
             continue  # a question outside the selected benchmark subset

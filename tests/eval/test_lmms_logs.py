@@ -39,6 +39,13 @@ def test_mismatched_target_and_missing_fields(tmp_path):
         response_text([], "here")
 
 
+def test_a_bad_record_is_named_by_its_file_line(tmp_path):
+    good = json.dumps({"doc_id": 0, "target": "A", "filtered_resps": ["x"]})
+    (tmp_path / "log.jsonl").write_text(good + "\n\n" + json.dumps({"doc_id": 1}) + "\n")  # blank line 2
+    with pytest.raises(KeyError, match=r"log\.jsonl line 3 lacks doc_id/filtered_resps"):
+        read_lmms_descriptions(tmp_path / "log.jsonl", _questions())
+
+
 def test_written_samples_read_back(tmp_path):
     qs = _questions()
     recs = [dict(q.record(), prompt="Describe", description=f"d{q.index}") for q in qs]

@@ -18,8 +18,7 @@ import sys
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from llava.eval.artifacts import read_jsonl
-from llava.eval.lmms_logs import response_text
+from llava.eval.lmms_logs import response_text, sample_log_records
 from llava.eval.protocol import get_protocol
 from llava.eval.reasoning import (DEFAULT_BUDGET, ReasoningConfig, build_processor_factory, paper_sampling,
                                   resolve_blocked)
@@ -38,13 +37,7 @@ def parse_pretrained(value: str) -> tuple[str, str, bool]:
 
 def read_stage_1(path: str) -> dict[str, str]:
     """``{str(doc_id): description}`` from a stage-1 sample log (either ``filtered_resps`` shape)."""
-    out = {}
-    for n, rec in enumerate(read_jsonl(path), start=1):
-        if "doc_id" not in rec or "filtered_resps" not in rec:
-            raise ValueError(f"{path} line {n} lacks doc_id/filtered_resps: pass the stage-1 samples file "
-                             "that lmms-eval wrote with --log_samples")
-        out[str(rec["doc_id"])] = response_text(rec["filtered_resps"], f"{path} line {n}")
-    return out
+    return {str(rec["doc_id"]): response_text(rec["filtered_resps"], where) for where, rec in sample_log_records(path)}
 
 
 class Qwen3Reasoner(lmms):
