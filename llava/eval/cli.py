@@ -245,17 +245,12 @@ def cmd_score(args):
 
 
 def cmd_lmms_eval_tasks(args):
-    from llava.eval.focus import load_focus_file
     from llava.eval.lmms_plugin.tasks import write_task_folder
 
-    bench = load_benchmark(args.benchmark, args.data, args.split)
-    if args.focus_file:
-        focus, label = load_focus_file(args.focus_file, bench.questions), f"file {args.focus_file}"
-    else:
-        run = EvalRun(bench, Path(args.results_dir), load_prompt_overrides(args.prompts))
-        focus, label = run_focus_stage(run, args)
-    prompts = load_prompt_overrides(args.prompts)
-    paths = write_task_folder(args.output_dir, args.benchmark, focus, prompts, args.data, args.split,
+    run = EvalRun(load_benchmark(args.benchmark, args.data, args.split), Path(args.results_dir),
+                  load_prompt_overrides(args.prompts))
+    focus, label = run_focus_stage(run, args)   # from --focus-file, else the focus stage
+    paths = write_task_folder(args.output_dir, args.benchmark, focus, run.prompts, args.data, args.split,
                               protocol_from_args(args).answer_line)
     print(f"[llava-eval] {len(focus)} questions, focus: {label}; tasks "
           f"{', '.join(p.stem for p in paths)} in {Path(args.output_dir)}\n"
