@@ -25,47 +25,42 @@ SHAPES_TEACHER = "llava.demo.scene_teacher:ShapesTeacher"
 # caption prompt alive (Caption+Think asks for it; with a tenth, 78% of objects right) and a tenth of
 # the multiple-choice questions keeps the end-to-end baseline's answer format. (Half of each, 250
 # steps: the answering statement was exact in 4% of extractions; docs/demo_research.md.)
-EXTRACT_MIX_SHARES = (("shapes_captions", "captions.json", "25%"), ("shapes_mc_vqa", "vqa_mc.json", "10%"))
-
-
-def write_caption_mixture(world_dir: str | Path, out: str | Path) -> Path:
-    """The captions mixture (projector pretraining and caption training)."""
-    world_dir, out = Path(world_dir).resolve(), Path(out)
-    mix = {"datasets": [{"name": "shapes_captions", "json_path": str(world_dir / "captions.json"),
-                         "image_folder": str(world_dir), "sampling_strategy": "all"}]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Demo captions (the world's canonical descriptions).\n" + yaml.safe_dump(mix, sort_keys=False))
-    return out
-
-
-def write_extract_mixture(datagen_yaml: str | Path, world_dir: str | Path, out: str | Path) -> Path:
-    """Visual-extraction tuning mixture: `llava-datagen merge`'s YAML plus captions and MC VQA."""
-    world_dir, out = Path(world_dir).resolve(), Path(out)
-    mix = yaml.safe_load(Path(datagen_yaml).read_text(encoding="utf-8"))
-    for name, path, share in EXTRACT_MIX_SHARES:
-        mix["datasets"].append({"name": name, "json_path": str(world_dir / path), "image_folder": str(world_dir),
-                                "sampling_strategy": f"random:{share}"})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Demo visual-extraction tuning mixture: llava-datagen output + captions + multiple-choice VQA.\n"
-                   + yaml.safe_dump(mix, sort_keys=False))
-    return out
-
-
+EXTRACT_MIX_SHARES = (("shapes_captions", "captions.json", "random:25%"),
+                      ("shapes_mc_vqa", "vqa_mc.json", "random:10%"))
 # The end-to-end baseline's mixture: every training image's questions as multiple choice answered with
 # letters (`end_to_end.json`), plus the same share of captions as visual extraction tuning keeps.
 END_TO_END_MIX_SHARES = (("shapes_end_to_end", "end_to_end.json", "all"), EXTRACT_MIX_SHARES[0])
 
 
+def _entries(world_dir: Path, shares) -> list[dict]:
+    return [{"name": name, "json_path": str(world_dir / path), "image_folder": str(world_dir),
+             "sampling_strategy": strategy} for name, path, strategy in shares]
+
+
+def _write_mixture(out: str | Path, header: str, datasets: list[dict]) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# {header}\n" + yaml.safe_dump({"datasets": datasets}, sort_keys=False))
+    return out
+
+
+def write_caption_mixture(world_dir: str | Path, out: str | Path) -> Path:
+    """The captions mixture (projector pretraining and caption training)."""
+    return _write_mixture(out, "Demo captions (the world's canonical descriptions).",
+                          _entries(Path(world_dir).resolve(), [("shapes_captions", "captions.json", "all")]))
+
+
+def write_extract_mixture(datagen_yaml: str | Path, world_dir: str | Path, out: str | Path) -> Path:
+    """Visual-extraction tuning mixture: `llava-datagen merge`'s YAML plus captions and MC VQA."""
+    generated = yaml.safe_load(Path(datagen_yaml).read_text(encoding="utf-8"))["datasets"]
+    return _write_mixture(out, "Demo visual-extraction tuning mixture: llava-datagen output + captions + "
+                          "multiple-choice VQA.", generated + _entries(Path(world_dir).resolve(), EXTRACT_MIX_SHARES))
+
+
 def write_end_to_end_mixture(world_dir: str | Path, out: str | Path) -> Path:
     """The end-to-end baseline's mixture (same images, questions and caption share as extraction tuning)."""
-    world_dir, out = Path(world_dir).resolve(), Path(out)
-    mix = {"datasets": [{"name": name, "json_path": str(world_dir / path), "image_folder": str(world_dir),
-                         "sampling_strategy": share if share == "all" else f"random:{share}"}
-                        for name, path, share in END_TO_END_MIX_SHARES]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Demo end-to-end baseline mixture: the training images' questions as multiple choice + captions.\n"
-                   + yaml.safe_dump(mix, sort_keys=False))
-    return out
+    return _write_mixture(out, "Demo end-to-end baseline mixture: the training images' questions as multiple "
+                          "choice + captions.", _entries(Path(world_dir).resolve(), END_TO_END_MIX_SHARES))
 
 
 def run_datagen(world_dir: str | Path, out_dir: str | Path, progress: bool = False) -> Path:
