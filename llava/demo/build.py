@@ -74,12 +74,15 @@ def reasoner_sample(item: world.MCItem, description: str, prompts: PromptSet, sa
     ]}
 
 
-def mc_vqa_sample(item: world.MCItem, image: str, sample_id: str) -> dict:
+def _mc_turns(item: world.MCItem, with_image: bool) -> list[dict]:
     """A multiple-choice question answered with its letter, in the end-to-end baseline's prompt."""
-    return {"id": sample_id, "image": image, "conversations": [
-        {"from": "human", "value": "<image>\n" + item.mmstar_question + DIRECT_ANSWER_SUFFIX},
-        {"from": "gpt", "value": item.letter},
-    ]}
+    return [{"from": "human", "value": ("<image>\n" if with_image else "") + item.mmstar_question
+             + DIRECT_ANSWER_SUFFIX},
+            {"from": "gpt", "value": item.letter}]
+
+
+def mc_vqa_sample(item: world.MCItem, image: str, sample_id: str) -> dict:
+    return {"id": sample_id, "image": image, "conversations": _mc_turns(item, with_image=True)}
 
 
 def _save_png(img, path: Path) -> None:
@@ -121,10 +124,7 @@ def end_to_end_sample(scene: world.Scene, image: str, questions: list[world.Ques
     conversations = []
     for i, q in enumerate(questions):
         options, letter = world.make_choice(scene, q, world.LETTERS[(first_letter + i) % 4], rng)
-        item = world.MCItem(0, scene, q, options, letter)
-        conversations.append({"from": "human", "value": ("<image>\n" if i == 0 else "") + item.mmstar_question
-                              + DIRECT_ANSWER_SUFFIX})
-        conversations.append({"from": "gpt", "value": letter})
+        conversations += _mc_turns(world.MCItem(0, scene, q, options, letter), with_image=i == 0)
     return {"id": f"{scene.id}_e2e", "image": image, "conversations": conversations}
 
 
