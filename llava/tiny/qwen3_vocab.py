@@ -48,20 +48,6 @@ def load_ranks(path: str | Path | None = None) -> dict[bytes, int]:
     return ranks
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (the byte-level BPE alphabet)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    table, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
-
-
 def last_merge(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
     """The two pieces tiktoken's merge loop joins last when it builds ``token`` from its bytes."""
     limit = ranks[token]
@@ -80,7 +66,9 @@ def last_merge(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
 
 def vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Byte-level BPE vocabulary and merges (ordered by the merged token's rank)."""
-    table = _bytes_to_unicode()
+    from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> character table
+
+    table = bytes_to_unicode()
 
     def text(b: bytes) -> str:
         return "".join(table[x] for x in b)
